@@ -1,0 +1,231 @@
+"""The weighted histogram filter and its Gaussian kernel (SPEC §6 step 4, §7).
+
+For every pixel the neighbours under the kernel window, clipped to the image (positions outside
+the image do not exist: they are not zeros), are sorted by value; their kernel weights are
+stacked into consecutive intervals on ``[0, S]``; the output is the overlap-weighted mean of the
+values whose intervals meet the window ``[S·pmin, S·pmax]`` (widened to ``min_width`` first).
+
+Vectorised over all pixels and the batch: the window of every pixel is gathered with ``unfold``,
+sorted along the (short) neighbour axis, and the interval arithmetic runs on whole tensors, in
+row chunks that bound memory at any size. The sort is a compare-exchange network over whole rows
+of int64 keys (a value's order-preserving bits with its tap index below them), so each pixel's
+weights travel with its values without a gather. Values are compared and averaged at float32
+precision; sums accumulate in float64 like upstream's Python floats, except on devices without
+float64 (MPS), where float32 is used.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import TypeVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+__all__ = ["accumulate_dtype_for", "get_gaussian_kernel", "weighted_histogram_filter"]
+
+ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
+
+# Elements of one [batch, pixels, neighbours] work tensor per chunk: ~4M keeps every temporary at
+# tens of MB (a small constant times 25 copies of a 400x400 map) whatever the image size.
+_CHUNK_ELEMENTS = 1 << 22
+
+
+def get_gaussian_kernel(stddev_radius: float = 1.0, max_radius: int = 2) -> tuple[np.ndarray, int]:
+    """A ``(2r+1)²`` Gaussian kernel that falls to exactly 0 at radius ``r + 1``, and its centre.
+
+    ``g(q) = exp(−q / σ²)`` for squared distance ``q`` (σ², not 2σ², as upstream), rescaled so the
+    centre is 1 and ``g((r+1)²)`` maps to 0, negatives clipped. Returns (float64 array, ``r``).
+    """
+    radius = int(max_radius)
+    if radius < 0:
+        raise ValueError(f"max_radius must be >= 0, got {max_radius}")
+    if not stddev_radius > 0:
+        raise ValueError(f"stddev_radius must be > 0, got {stddev_radius}")
+    inv_var = 1.0 / (float(stddev_radius) ** 2)
+    offsets = np.arange(-radius, radius + 1, dtype=np.float64)
+    squared = offsets[:, None] ** 2 + offsets[None, :] ** 2
+    g_zero = np.exp(-((radius + 1.0) ** 2) * inv_var)
+    kernel = (np.exp(-squared * inv_var) - g_zero) / (1.0 - g_zero)
+    return np.maximum(kernel, 0.0), radius
+
+
+def float64_supported(device: torch.device) -> bool:
+    """Whether float64 arithmetic exists on ``device`` (not on Apple's MPS)."""
+    return device.type != "mps"
+
+
+def accumulate_dtype_for(device: torch.device) -> torch.dtype:
+    """float64 where the device has it (matches upstream's sums), float32 elsewhere."""
+    return torch.float64 if float64_supported(device) else torch.float32
+
+
+def _center_of(kernel_center: int | Sequence[int] | np.ndarray | torch.Tensor) -> tuple[int, int]:
+    """Upstream passes a plain int (used for both axes) although its docstring says array."""
+    c = np.asarray(kernel_center.cpu() if isinstance(kernel_center, torch.Tensor) else kernel_center)
+    if c.ndim == 0:
+        return int(c), int(c)
+    if c.shape != (2,):
+        raise ValueError(f"kernel_center must be an int or two ints, got {kernel_center!r}")
+    return int(c[0]), int(c[1])
+
+
+def _window_bounds(total: torch.Tensor, pmin: float, pmax: float, min_width: float
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The weight window ``[S·pmin, S·pmax]``, widened to ``min_width`` (SPEC §7 order of clamps)."""
+    lo, hi = total * pmin, total * pmax
+    narrow = (hi - lo) < min_width
+    centre = (lo + hi) / 2
+    wlo, whi = centre - min_width / 2, centre + min_width / 2
+    past_end = whi > total
+    wlo, whi = torch.where(past_end, total - min_width, wlo), torch.where(past_end, total, whi)
+    before_start = wlo < 0
+    wlo = torch.where(before_start, torch.zeros_like(wlo), wlo)
+    whi = torch.where(before_start, torch.full_like(whi, min_width), whi)
+    return torch.where(narrow, wlo, lo), torch.where(narrow, whi, hi)
+
+
+_ID_BITS = 8  # low bits of a sort key that carry the tap index (kernels of up to 255 taps)
+
+
+@functools.cache
+def sorting_network(n: int) -> tuple[tuple[int, int], ...]:
+    """Comparators (i < j) of Batcher's odd-even merge sort for ``n`` inputs.
+
+    Built for the next power of two and pruned: a comparator that touches a padding position
+    (index >= n, conceptually +inf) never moves anything, so dropping it is exact.
+    """
+    size = 1
+    while size < n:
+        size *= 2
+    pairs = []
+    p = 1
+    while p < size:
+        k = p
+        while k >= 1:
+            for j in range(k % p, size - k, 2 * k):
+                for i in range(min(k, size - j - k)):
+                    lo, hi = i + j, i + j + k
+                    if lo // (2 * p) == hi // (2 * p) and hi < n:
+                        pairs.append((lo, hi))
+            k //= 2
+        p *= 2
+    return tuple(pairs)
+
+
+def _sortable_bits(values: torch.Tensor) -> torch.Tensor:
+    """float32 -> int64 whose integer order is the float order (negatives' bits flipped)."""
+    bits = values.view(torch.int32).to(torch.int64)
+    return torch.where(bits < 0, bits ^ 0x7FFFFFFF, bits)
+
+
+def _float_from_sortable(bits: torch.Tensor) -> torch.Tensor:
+    flipped = torch.where(bits < 0, bits ^ 0x7FFFFFFF, bits)
+    return flipped.to(torch.int32).view(torch.float32)
+
+
+def _sort_with_ids(keys: torch.Tensor) -> torch.Tensor:
+    """Sort ``[B, N, P]`` int64 keys along N with a compare-exchange network over whole rows.
+
+    Each comparator is a min and a max of two ``[B, P]`` rows, which beats ``torch.sort`` along a
+    short axis (and keys carry their tap index, so no gather of weights is needed).
+    """
+    rows = list(keys.unbind(1))
+    for i, j in sorting_network(len(rows)):
+        a, b = rows[i], rows[j]
+        rows[i], rows[j] = torch.minimum(a, b), torch.maximum(a, b)
+    return torch.stack(rows, 1)
+
+
+def _filter_rows(padded: torch.Tensor, valid_padded: torch.Tensor, kernel_shape: tuple[int, int],
+                 weights: torch.Tensor, taps: torch.Tensor,
+                 pmin: float, pmax: float, min_width: float, acc: torch.dtype) -> torch.Tensor:
+    """Filter the rows whose windows lie in ``padded`` ([B, 1, rows+kh-1, W+kw-1]) -> [B, rows·W]."""
+    values = F.unfold(padded, kernel_shape).index_select(1, taps)        # [B, N, P] float32
+    present = F.unfold(valid_padded, kernel_shape).index_select(1, taps)  # [1, N, P] 0/1
+    n = taps.numel()
+    # Key = (value's sortable bits, tap id); a position outside the image gets id n, weight 0.
+    ids = torch.arange(n, device=values.device)[None, :, None].expand_as(values)
+    ids = torch.where(present.bool(), ids, n)
+    keys = _sort_with_ids((_sortable_bits(values) << _ID_BITS) | ids)
+    table = torch.cat([weights, weights.new_zeros(1)])
+    w = table[keys & ((1 << _ID_BITS) - 1)]
+    values = _float_from_sortable(keys >> _ID_BITS).to(acc)
+
+    upper = w.cumsum(1)
+    lower = F.pad(upper[:, :-1], (0, 0, 1, 0))  # the running sum before each value, as upstream
+    total = upper[:, -1:]
+    wlo, whi = _window_bounds(total, pmin, pmax, min_width)
+    overlap = (torch.minimum(upper, whi) - torch.maximum(lower, wlo)).clamp_min(0)
+    # A value whose interval misses the window adds nothing, even if it is ±inf (no inf * 0).
+    contribution = torch.where(overlap > 0, values * overlap, 0)
+    weight_sum = overlap.sum(1)
+    value_sum = contribution.sum(1)
+    return torch.where(weight_sum > 0, value_sum / torch.where(weight_sum > 0, weight_sum, 1), 0)
+
+
+def _filter_maps(maps: torch.Tensor, kernel: torch.Tensor, center: tuple[int, int],
+                 pmin: float, pmax: float, min_width: float, acc: torch.dtype) -> torch.Tensor:
+    """The filter on ``[B, H, W]`` maps; returns ``acc``-typed ``[B, H, W]``."""
+    b, h, w = maps.shape
+    kh, kw = kernel.shape
+    cy, cx = center
+    if not (0 <= cy < kh and 0 <= cx < kw):
+        raise ValueError(f"kernel_center {center} lies outside the kernel of shape {(kh, kw)}")
+    out = torch.zeros((b, h, w), dtype=acc, device=maps.device)
+    if b == 0 or h == 0 or w == 0:
+        return out
+    flat = kernel.reshape(-1)
+    taps = torch.nonzero(flat > 0).reshape(-1)  # zero-weight taps have empty intervals: skipping is exact
+    if taps.numel() == 0:
+        return out
+    if taps.numel() >= 1 << _ID_BITS:
+        raise ValueError(f"the kernel has {taps.numel()} non-zero taps; "
+                         f"at most {(1 << _ID_BITS) - 1} are supported")
+    weights = flat.index_select(0, taps)
+    pad = (cx, kw - 1 - cx, cy, kh - 1 - cy)
+    padded = F.pad(maps[:, None], pad)
+    valid = F.pad(torch.ones((1, 1, h, w), dtype=maps.dtype, device=maps.device), pad)
+    rows = max(1, _CHUNK_ELEMENTS // max(1, b * w * taps.numel()))
+    for r0 in range(0, h, rows):
+        r1 = min(h, r0 + rows)
+        window = slice(r0, r1 + kh - 1)
+        out[:, r0:r1] = _filter_rows(padded[:, :, window], valid[:, :, window], (kh, kw), weights, taps,
+                                     pmin, pmax, min_width, acc).reshape(b, r1 - r0, w)
+    return out
+
+
+def weighted_histogram_filter(img: ArrayT, kernel: np.ndarray | torch.Tensor,
+                              kernel_center: int | Sequence[int] | np.ndarray,
+                              percentile_min: float = 0.0, percentile_max: float = 1.0,
+                              min_width: float = 1.0, *,
+                              accumulate_dtype: torch.dtype | None = None) -> ArrayT:
+    """Weighted-percentile filter (SPEC §7): (0, 1) weighted mean, (0.5, 0.5) median, (1, 1) max.
+
+    ``img`` is a numpy array or a torch tensor, ``[H, W]`` or a batch ``[B, H, W]`` (each map
+    filtered on its own, in one call); the result has the input's type, dtype, shape and device.
+    ``kernel_center`` is an int (both axes) or a (row, column) pair. ``accumulate_dtype`` forces
+    the dtype of the sums (default: float64 where the device supports it).
+    """
+    is_numpy = isinstance(img, np.ndarray)
+    tensor = torch.from_numpy(np.ascontiguousarray(img)) if is_numpy else img
+    if tensor.dim() not in (2, 3):
+        raise ValueError(f"weighted_histogram_filter takes [H, W] or [B, H, W] maps, got shape "
+                         f"{tuple(tensor.shape)}")
+    acc = accumulate_dtype or accumulate_dtype_for(tensor.device)
+    # Values are ordered and averaged at float32 precision (upstream filters float32 maps).
+    maps = tensor.to(torch.float32)
+    if isinstance(kernel, torch.Tensor):
+        kernel_t = kernel.to(device=tensor.device, dtype=acc)
+    else:
+        kernel_t = torch.as_tensor(np.asarray(kernel, dtype=np.float64), dtype=acc, device=tensor.device)
+    if kernel_t.dim() != 2:
+        raise ValueError(f"the kernel must be 2-D, got shape {tuple(kernel_t.shape)}")
+    squeeze = maps.dim() == 2
+    out = _filter_maps(maps[None] if squeeze else maps, kernel_t, _center_of(kernel_center),
+                       float(percentile_min), float(percentile_max), float(min_width), acc)
+    out = out[0] if squeeze else out
+    out = out.to(tensor.dtype)
+    return out.numpy() if is_numpy else out

@@ -1,0 +1,327 @@
+"""The six soft-inpainting settings, described once (SPEC §2).
+
+Everything that shows, parses, validates or records a setting reads the table
+``SETTINGS``: the sliders, the infotext keys and paste-back, the API argument
+parsing (positional and named) and the schema route. Validation happens in one
+place, :func:`coerce_setting`, which :class:`SoftInpaintingSettings` calls.
+
+Policy for values (the README repeats it):
+
+* NaN, ±inf, and anything that is not a number are rejected with
+  :class:`SettingsError`, naming the setting, the value and the allowed range.
+* Finite numbers outside the UI range are clamped to it; the adjustment is
+  kept on the settings object (``adjustments``) so the glue can warn in the
+  console and note it in the infotext. The infotext then records the value that
+  was used, so pasting it back reproduces the picture.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+ENABLED_LABEL = "Soft inpainting"
+ENABLED_INFOTEXT_KEY = "Soft inpainting enabled"
+NOTE_INFOTEXT_KEY = "Soft inpainting note"
+ELEM_ID_PREFIX = "soft_inpaint_"
+
+
+class SettingsError(ValueError):
+    """A setting that cannot be used: names the setting, the value and the range."""
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    """One row of the settings table."""
+
+    name: str
+    label: str
+    infotext_key: str
+    minimum: float
+    maximum: float
+    step: float
+    default: float
+    help: str
+    section: str
+
+    @property
+    def snake_label(self) -> str:
+        """The UI label in snake_case, accepted as a name in API dicts."""
+        return self.label.lower().replace(" ", "_")
+
+    @property
+    def elem_id(self) -> str:
+        return ELEM_ID_PREFIX + self.name
+
+    @property
+    def range_text(self) -> str:
+        return f"{_fmt(self.minimum)} to {_fmt(self.maximum)}"
+
+
+SETTINGS: tuple[SettingSpec, ...] = (
+    SettingSpec(
+        "mask_blend_power", "Schedule bias", "Soft inpainting schedule bias",
+        0.0, 8.0, 0.1, 1.0,
+        "Shifts when the original is preserved during denoising: below 1 more near the end, "
+        "above 1 more at the start.",
+        "denoising"),
+    SettingSpec(
+        "mask_blend_scale", "Preservation strength", "Soft inpainting preservation strength",
+        0.0, 8.0, 0.05, 0.5,
+        "How strongly partially masked (grey) content keeps the original. Low favours new content.",
+        "denoising"),
+    SettingSpec(
+        "inpaint_detail_preservation", "Transition contrast boost",
+        "Soft inpainting transition contrast boost",
+        1.0, 32.0, 0.5, 4.0,
+        "Restores the contrast a plain blend loses in grey regions. High values may over-saturate.",
+        "denoising"),
+    SettingSpec(
+        "composite_mask_influence", "Mask influence", "Soft inpainting mask influence",
+        0.0, 1.0, 0.05, 0.0,
+        "How much the painted mask, rather than what actually changed, decides the final composite.",
+        "composite"),
+    SettingSpec(
+        "composite_difference_threshold", "Difference threshold", "Soft inpainting difference threshold",
+        0.0, 8.0, 0.25, 0.5,
+        "How much a region may change and still show the original pixels (50% opacity at this value).",
+        "composite"),
+    SettingSpec(
+        "composite_difference_contrast", "Difference contrast", "Soft inpainting difference contrast",
+        0.0, 8.0, 0.25, 2.0,
+        "How sharp the step is between kept and regenerated regions. Low values may ghost.",
+        "composite"),
+)
+
+SETTING_NAMES: tuple[str, ...] = tuple(spec.name for spec in SETTINGS)
+SPECS_BY_NAME: dict[str, SettingSpec] = {spec.name: spec for spec in SETTINGS}
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+def _spec_aliases() -> dict[str, SettingSpec]:
+    """Every name a caller may use for a setting, lower-cased: field, snake label, label, key."""
+    aliases: dict[str, SettingSpec] = {}
+    for spec in SETTINGS:
+        for alias in (spec.name, spec.snake_label, spec.label, spec.infotext_key, spec.elem_id):
+            aliases[alias.lower()] = spec
+    return aliases
+
+
+_ALIASES = _spec_aliases()
+
+
+def lookup_spec(name: str) -> SettingSpec:
+    """The table row for any accepted spelling of a setting's name."""
+    spec = _ALIASES.get(str(name).strip().lower())
+    if spec is None:
+        accepted = ", ".join(s.name for s in SETTINGS) + "; or their labels in snake_case"
+        raise SettingsError(f"unknown soft inpainting setting {name!r}; accepted names: {accepted}")
+    return spec
+
+
+def _as_number(spec: SettingSpec, value: Any) -> float:
+    """A finite float from a number or a numeric string, or a SettingsError."""
+    problem = None
+    if isinstance(value, bool) or value is None:
+        problem = "not a number"
+    elif isinstance(value, numbers.Real):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            problem = "not a number"
+    elif hasattr(value, "item") and getattr(value, "ndim", None) == 0:
+        return _as_number(spec, value.item())
+    else:
+        problem = "not a number"
+    if problem is None and not math.isfinite(number):
+        problem = "not finite"
+    if problem is not None:
+        raise SettingsError(
+            f"{spec.label} ({spec.name}) must be a finite number from {spec.range_text}; "
+            f"got {value!r} ({problem})")
+    return number
+
+
+def coerce_setting(spec: SettingSpec, value: Any) -> tuple[float, str | None]:
+    """Validate one value: returns (value to use, adjustment note or None).
+
+    The single validation point of the project (see the module docstring for the policy).
+    """
+    number = _as_number(spec, value)
+    clamped = min(max(number, spec.minimum), spec.maximum)
+    if clamped != number:
+        return clamped, f"{spec.label} {_fmt(number)} clamped to {_fmt(clamped)} (range {spec.range_text})"
+    return number, None
+
+
+def parse_bool(value: Any, what: str = ENABLED_LABEL) -> bool:
+    """A strict boolean: bools, 0/1, and 'true'/'false'/'yes'/'no'/'on'/'off'/'1'/'0' strings."""
+    if isinstance(value, bool):
+        return value
+    if value is None:
+        return False
+    if isinstance(value, numbers.Real) and float(value) in (0.0, 1.0):
+        return bool(value)
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in ("true", "yes", "on", "1", "1.0"):
+            return True
+        if text in ("false", "no", "off", "0", "0.0", ""):
+            return False
+    raise SettingsError(f"{what} must be true or false; got {value!r}")
+
+
+@dataclass(frozen=True)
+class SoftInpaintingSettings:
+    """The six settings of one job, validated (SPEC §2).
+
+    Positional order matches the upstream class, so ``SoftInpaintingSettings(1, 0.5, 4, 0, 0.5, 2)``
+    works as it does there. Out-of-range values are clamped with a warning; the notes stay in
+    ``adjustments`` (not part of equality).
+    """
+
+    mask_blend_power: float = SPECS_BY_NAME["mask_blend_power"].default
+    mask_blend_scale: float = SPECS_BY_NAME["mask_blend_scale"].default
+    inpaint_detail_preservation: float = SPECS_BY_NAME["inpaint_detail_preservation"].default
+    composite_mask_influence: float = SPECS_BY_NAME["composite_mask_influence"].default
+    composite_difference_threshold: float = SPECS_BY_NAME["composite_difference_threshold"].default
+    composite_difference_contrast: float = SPECS_BY_NAME["composite_difference_contrast"].default
+    adjustments: tuple[str, ...] = field(default=(), compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        notes = list(self.adjustments)
+        for spec in SETTINGS:
+            value, note = coerce_setting(spec, getattr(self, spec.name))
+            object.__setattr__(self, spec.name, value)
+            if note is not None:
+                notes.append(note)
+        if len(notes) > len(self.adjustments):
+            warnings.warn("soft inpainting: " + "; ".join(notes[len(self.adjustments):]), stacklevel=3)
+        object.__setattr__(self, "adjustments", tuple(notes))
+
+    def values(self) -> tuple[float, ...]:
+        """The six values in the table's (and the API's) order."""
+        return tuple(getattr(self, name) for name in SETTING_NAMES)
+
+    def as_dict(self) -> dict[str, float]:
+        return dict(zip(SETTING_NAMES, self.values(), strict=True))
+
+    def infotext(self) -> dict[str, Any]:
+        """The seven infotext entries (SPEC §2), plus a note when a value was clamped."""
+        entries: dict[str, Any] = {ENABLED_INFOTEXT_KEY: True}
+        for spec in SETTINGS:
+            entries[spec.infotext_key] = _infotext_number(getattr(self, spec.name))
+        if self.adjustments:
+            entries[NOTE_INFOTEXT_KEY] = "; ".join(self.adjustments)
+        return entries
+
+    def add_generation_params(self, dest: dict[str, Any]) -> None:
+        """Upstream's name for writing the infotext entries into ``p.extra_generation_params``."""
+        dest.update(self.infotext())
+
+
+def _infotext_number(value: float) -> float | int:
+    """Whole numbers as ints, like the UI's sliders hand them to upstream (``4`` not ``4.0``)."""
+    return int(value) if float(value).is_integer() else value
+
+
+DEFAULT_SETTINGS = SoftInpaintingSettings()
+
+
+@dataclass(frozen=True)
+class ParsedArgs:
+    """What the script arguments of one job mean."""
+
+    enabled: bool
+    settings: SoftInpaintingSettings
+
+
+def parse_script_args(args: Sequence[Any], defaults: SoftInpaintingSettings | None = None) -> ParsedArgs:
+    """Parse the script's argument vector as the UI and the API hand it over.
+
+    Accepted forms: ``[enabled, six numbers...]`` (short lists take the rest from ``defaults``,
+    ``None`` in a position means its default, extra trailing values are ignored), and
+    ``[enabled, {name: value, ...}]`` with names as python fields or snake_case UI labels. Strings
+    holding numbers or booleans are accepted. Anything else raises :class:`SettingsError`.
+    """
+    defaults = defaults or DEFAULT_SETTINGS
+    args = list(args)
+    enabled = parse_bool(args[0]) if args else False
+    rest = args[1:]
+    values = dict(defaults.as_dict())
+    named = [a for a in rest if isinstance(a, Mapping)]
+    if named:
+        if len(named) > 1 or not isinstance(rest[0], Mapping):
+            raise SettingsError("soft inpainting: named settings must be given as one dict right after "
+                                "the enabled flag, e.g. [true, {\"difference_threshold\": 1.25}]")
+        values.update(parse_named(named[0], defaults=None))
+    else:
+        for spec, value in zip(SETTINGS, rest, strict=False):  # short lists keep defaults
+            if value is not None:
+                values[spec.name] = value
+    return ParsedArgs(enabled=enabled, settings=SoftInpaintingSettings(**values))
+
+
+def parse_named(named: Mapping[str, Any], defaults: SoftInpaintingSettings | None = DEFAULT_SETTINGS
+                ) -> dict[str, Any]:
+    """Map a dict keyed by any accepted spelling to python field names (values unchecked here)."""
+    values: dict[str, Any] = dict(defaults.as_dict()) if defaults is not None else {}
+    for key, value in named.items():
+        if str(key).strip().lower() in ("enabled", ENABLED_INFOTEXT_KEY.lower(), "soft_inpainting"):
+            continue
+        spec = lookup_spec(key)
+        if value is not None:
+            values[spec.name] = value
+    return values
+
+
+def settings_from_infotext(params: Mapping[str, Any], defaults: SoftInpaintingSettings | None = None
+                           ) -> tuple[bool, SoftInpaintingSettings]:
+    """Read the seven infotext keys leniently: invalid or missing values fall back to defaults.
+
+    Never raises: this runs inside the paste handler, where an exception would break paste-back.
+    """
+    defaults = defaults or DEFAULT_SETTINGS
+    try:
+        enabled = parse_bool(params.get(ENABLED_INFOTEXT_KEY, False))
+    except SettingsError:
+        enabled = False
+    values: dict[str, float] = {}
+    for spec in SETTINGS:
+        raw = params.get(spec.infotext_key)
+        try:
+            values[spec.name], _ = coerce_setting(spec, raw)
+        except SettingsError:
+            values[spec.name] = getattr(defaults, spec.name)
+    return enabled, SoftInpaintingSettings(**values)
+
+
+def schema() -> dict[str, Any]:
+    """A JSON-ready description of the settings for API users (names, types, ranges, order)."""
+    return {
+        "title": "Soft Inpainting",
+        "args_order": ["enabled", *SETTING_NAMES],
+        "example_full": [True, *DEFAULT_SETTINGS.values()],
+        "example_short": [True],
+        "example_named": [True, {"difference_threshold": 1.25, "schedule_bias": 0.2}],
+        "out_of_range_policy": "clamped to the range, with a console warning and a note in the infotext",
+        "invalid_policy": "NaN, infinity and non-numbers are rejected before sampling starts",
+        "settings": [
+            {"name": "enabled", "type": "boolean", "default": False, "label": ENABLED_LABEL,
+             "infotext_key": ENABLED_INFOTEXT_KEY, "position": 0},
+            *({"name": spec.name, "type": "number", "label": spec.label, "aliases": [spec.snake_label],
+               "infotext_key": spec.infotext_key, "minimum": spec.minimum, "maximum": spec.maximum,
+               "step": spec.step, "default": spec.default, "help": spec.help, "position": i + 1}
+              for i, spec in enumerate(SETTINGS)),
+        ],
+    }
+

@@ -1,0 +1,114 @@
+"""The settings accordion, built from the settings table (gradio 3.41, imported lazily).
+
+The host's accordion class (the WebUI's ``InputAccordion``) is passed in, so this module never
+imports the WebUI; the math modules never import gradio.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .settings import (
+    ELEM_ID_PREFIX,
+    ENABLED_INFOTEXT_KEY,
+    ENABLED_LABEL,
+    SETTINGS,
+    SoftInpaintingSettings,
+)
+
+PRESETS: dict[str, SoftInpaintingSettings] = {
+    "Default": SoftInpaintingSettings(),
+    # The values a widely read guide found to blend most seamlessly.
+    "Seamless blend": SoftInpaintingSettings(
+        mask_blend_power=0.2, mask_blend_scale=0.05, inpaint_detail_preservation=1,
+        composite_mask_influence=0, composite_difference_threshold=1.25, composite_difference_contrast=1.25),
+}
+PRESET_LABEL = "Preset"
+CUSTOM_PRESET = "Custom"
+
+INTRO = ("Soft inpainting lets a grey, blurred mask mean opacity: black keeps the original, white "
+         "regenerates, grey blends. **High _Mask blur_ values are recommended.**")
+
+HELP = """
+### Denoising
+**Schedule bias** — when the original is preserved during denoising. Below 1: more near the end
+(low noise). 1: in proportion to the noise level. Above 1: more at the start.
+
+**Preservation strength** — how strongly grey (partially masked) regions keep the original.
+Low favours new content, high favours the original. Tune it together with schedule bias, CFG and
+denoising strength.
+
+**Transition contrast boost** — a plain blend of two latents loses contrast where they differ.
+Higher values keep the stronger of the two magnitudes: crisper transitions, possibly over-saturated.
+
+### Pixel composite
+After sampling, each region's change is measured; where little changed, the original pixels are
+kept exactly.
+
+**Mask influence** — 0: only the measured change decides. 1: follow the painted mask closely.
+
+**Difference threshold** — the change at which the original drops below 50% opacity. Low: only
+nearly identical regions keep the original. High: regions may change a lot and still blend in.
+
+**Difference contrast** — how sharp the step between kept and regenerated regions is. Low: long,
+gradual transitions (may ghost). High: abrupt transitions.
+"""
+
+
+@dataclass
+class Controls:
+    """The components the script returns (``enabled`` then the six sliders) and the preset box."""
+
+    enabled: Any
+    sliders: list[Any]
+    preset: Any
+
+    @property
+    def inputs(self) -> list[Any]:
+        return [self.enabled, *self.sliders]
+
+    @property
+    def infotext_fields(self) -> list[tuple[Any, str]]:
+        return [(self.enabled, ENABLED_INFOTEXT_KEY),
+                *((slider, spec.infotext_key) for slider, spec in zip(self.sliders, SETTINGS, strict=True))]
+
+
+def preset_name(values: tuple[float, ...]) -> str:
+    """The preset whose six values these are, or "Custom"."""
+    for name, preset in PRESETS.items():
+        if tuple(float(v) for v in values) == preset.values():
+            return name
+    return CUSTOM_PRESET
+
+
+def build_controls(accordion_cls: Callable[..., Any], defaults: SoftInpaintingSettings,
+                   enabled_default: bool = False) -> Controls:
+    """Build the accordion with the six sliders inside the current gradio Blocks context."""
+    import gradio as gr
+
+    accordion = accordion_cls(enabled_default, label=ENABLED_LABEL, elem_id=ELEM_ID_PREFIX + "enabled")
+    with accordion as enabled, gr.Group():
+        gr.Markdown(INTRO)
+        preset = gr.Dropdown(label=PRESET_LABEL, choices=[*PRESETS, CUSTOM_PRESET],
+                             value=preset_name(defaults.values()), elem_id=ELEM_ID_PREFIX + "preset",
+                             interactive=True)
+        sliders = []
+        for spec in SETTINGS:
+            if spec.name == "composite_mask_influence":
+                gr.Markdown("### Pixel composite")
+            sliders.append(gr.Slider(label=spec.label, info=spec.help, minimum=spec.minimum,
+                                     maximum=spec.maximum, step=spec.step,
+                                     value=getattr(defaults, spec.name), elem_id=spec.elem_id))
+        with gr.Accordion("Help", open=False):
+            gr.Markdown(HELP)
+
+    def apply_preset(name: str) -> list[Any]:
+        preset_values = PRESETS.get(name)
+        if preset_values is None:
+            return [gr.update() for _ in sliders]
+        return [gr.update(value=v) for v in preset_values.values()]
+
+    preset.change(fn=apply_preset, inputs=[preset], outputs=sliders, show_progress=False)
+    return Controls(enabled=enabled, sliders=sliders, preset=preset)
