@@ -12,7 +12,7 @@ import torch
 
 from .settings import SoftInpaintingSettings
 
-__all__ = ["get_modified_nmask", "latent_blend"]
+__all__ = ["get_modified_nmask", "latent_blend", "timestep_to_sigma"]
 
 _NORM_EPS = 1e-5
 
@@ -76,3 +76,16 @@ def latent_blend(settings: SoftInpaintingSettings, a: torch.Tensor, b: torch.Ten
                               torch.log(t3) + p * _log_norm(b_w))
     target_len = torch.exp(log_mag / p)
     return (v * (target_len / v_len)).to(out_dtype)
+
+
+def timestep_to_sigma(timestep: torch.Tensor | float, alphas_cumprod: torch.Tensor) -> torch.Tensor:
+    """The noise level ``sqrt((1 − ᾱ_t) / ᾱ_t)`` of a discrete timestep (0–999) under the model's
+    schedule: what a k-diffusion sampler would pass as sigma at that step.
+
+    Timestep samplers (DDIM, PLMS, UniPC) hand the hook a timestep where k-diffusion samplers hand
+    a sigma; raised to the schedule bias a timestep is huge and the soft mask turns binary.
+    """
+    alphas = alphas_cumprod if alphas_cumprod.dtype in (torch.float32, torch.float64) else alphas_cumprod.float()
+    t = torch.as_tensor(timestep, device=alphas.device).round().long().clamp(0, alphas.shape[0] - 1)
+    alpha = alphas.index_select(0, t.reshape(-1)).reshape(t.shape)
+    return ((1 - alpha) / alpha).sqrt().to(torch.float32)

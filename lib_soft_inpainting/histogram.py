@@ -87,7 +87,7 @@ def _window_bounds(total: torch.Tensor, pmin: float, pmax: float, min_width: flo
     return torch.where(narrow, wlo, lo), torch.where(narrow, whi, hi)
 
 
-_ID_BITS = 8  # low bits of a sort key that carry the tap index (kernels of up to 255 taps)
+_MAX_ID_BITS = 31  # a key is the value's 32 order bits above the tap index: it must fit in int64
 
 
 @functools.cache
@@ -147,12 +147,13 @@ def _filter_rows(padded: torch.Tensor, valid_padded: torch.Tensor, kernel_shape:
     present = F.unfold(valid_padded, kernel_shape).index_select(1, taps)  # [1, N, P] 0/1
     n = taps.numel()
     # Key = (value's sortable bits, tap id); a position outside the image gets id n, weight 0.
+    id_bits = n.bit_length()
     ids = torch.arange(n, device=values.device)[None, :, None].expand_as(values)
     ids = torch.where(present.bool(), ids, n)
-    keys = _sort_with_ids((_sortable_bits(values) << _ID_BITS) | ids)
+    keys = _sort_with_ids((_sortable_bits(values) << id_bits) | ids)
     table = torch.cat([weights, weights.new_zeros(1)])
-    w = table[keys & ((1 << _ID_BITS) - 1)]
-    values = _float_from_sortable(keys >> _ID_BITS).to(acc)
+    w = table[keys & ((1 << id_bits) - 1)]
+    values = _float_from_sortable(keys >> id_bits).to(acc)
 
     upper = w.cumsum(1)
     lower = F.pad(upper[:, :-1], (0, 0, 1, 0))  # the running sum before each value, as upstream
@@ -181,9 +182,9 @@ def _filter_maps(maps: torch.Tensor, kernel: torch.Tensor, center: tuple[int, in
     taps = torch.nonzero(flat > 0).reshape(-1)  # zero-weight taps have empty intervals: skipping is exact
     if taps.numel() == 0:
         return out
-    if taps.numel() >= 1 << _ID_BITS:
+    if taps.numel() >= 1 << _MAX_ID_BITS:
         raise ValueError(f"the kernel has {taps.numel()} non-zero taps; "
-                         f"at most {(1 << _ID_BITS) - 1} are supported")
+                         f"at most {(1 << _MAX_ID_BITS) - 1} are supported")
     weights = flat.index_select(0, taps)
     pad = (cx, kw - 1 - cx, cy, kh - 1 - cy)
     padded = F.pad(maps[:, None], pad)
@@ -220,7 +221,8 @@ def weighted_histogram_filter(img: ArrayT, kernel: np.ndarray | torch.Tensor,
     if isinstance(kernel, torch.Tensor):
         kernel_t = kernel.to(device=tensor.device, dtype=acc)
     else:
-        kernel_t = torch.as_tensor(np.asarray(kernel, dtype=np.float64), dtype=acc, device=tensor.device)
+        host_dtype = np.float64 if acc == torch.float64 else np.float32
+        kernel_t = torch.as_tensor(np.asarray(kernel, dtype=host_dtype), dtype=acc, device=tensor.device)
     if kernel_t.dim() != 2:
         raise ValueError(f"the kernel must be 2-D, got shape {tuple(kernel_t.shape)}")
     squeeze = maps.dim() == 2

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from PIL import Image, ImageFilter, ImageOps
+from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
 from .composite import latent_difference_masks, static_mask_values
 from .settings import SoftInpaintingSettings
@@ -187,3 +187,16 @@ def static_composite(settings: SoftInpaintingSettings, nmask: torch.Tensor,
     """Masks and overlays from the painted mask alone, for samples that arrive already decoded."""
     masks = static_mask_values(settings, nmask)
     return _pictures(masks, count, overlay_images, width, height, paste_to, helpers)
+
+
+def labelled_mask_preview(mask: Image.Image, label: str) -> Image.Image:
+    """The compositing mask as an RGB picture with a caption band, for tuning by eye.
+
+    White = generated pixels shown, black = original kept.
+    """
+    picture = mask.convert("L").convert("RGB")
+    band = max(14, picture.height // 24)
+    draw = ImageDraw.Draw(picture)
+    draw.rectangle((0, 0, picture.width, band + 4), fill=(32, 32, 96))
+    draw.text((4, 2), label, fill=(255, 255, 255))
+    return picture

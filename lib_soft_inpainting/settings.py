@@ -27,6 +27,9 @@ from typing import Any
 ENABLED_LABEL = "Soft inpainting"
 ENABLED_INFOTEXT_KEY = "Soft inpainting enabled"
 NOTE_INFOTEXT_KEY = "Soft inpainting note"
+TIMESTEP_INFOTEXT_KEY = "Soft inpainting timestep noise level"
+TIMESTEP_FLAG = "timestep_as_noise_level"
+TIMESTEP_LABEL = "DDIM/PLMS/UniPC: apply the schedule to the noise level, not the timestep"
 ELEM_ID_PREFIX = "soft_inpaint_"
 
 
@@ -239,10 +242,15 @@ DEFAULT_SETTINGS = SoftInpaintingSettings()
 
 @dataclass(frozen=True)
 class ParsedArgs:
-    """What the script arguments of one job mean."""
+    """What the script arguments of one job mean.
+
+    ``timestep_as_noise_level`` is the optional eighth argument (None when not given): whether a
+    timestep sampler's timestep is converted to its noise level before the schedule.
+    """
 
     enabled: bool
     settings: SoftInpaintingSettings
+    timestep_as_noise_level: bool | None = None
 
 
 def parse_script_args(args: Sequence[Any], defaults: SoftInpaintingSettings | None = None) -> ParsedArgs:
@@ -258,17 +266,25 @@ def parse_script_args(args: Sequence[Any], defaults: SoftInpaintingSettings | No
     enabled = parse_bool(args[0]) if args else False
     rest = args[1:]
     values = dict(defaults.as_dict())
+    timestep_flag = None
     named = [a for a in rest if isinstance(a, Mapping)]
     if named:
         if len(named) > 1 or not isinstance(rest[0], Mapping):
             raise SettingsError("soft inpainting: named settings must be given as one dict right after "
                                 "the enabled flag, e.g. [true, {\"difference_threshold\": 1.25}]")
-        values.update(parse_named(named[0], defaults=None))
+        named_values = dict(named[0])
+        flag_keys = [k for k in named_values if str(k).strip().lower() == TIMESTEP_FLAG]
+        flag = named_values.pop(flag_keys[0]) if flag_keys else None
+        values.update(parse_named(named_values, defaults=None))
     else:
         for spec, value in zip(SETTINGS, rest, strict=False):  # short lists keep defaults
             if value is not None:
                 values[spec.name] = value
-    return ParsedArgs(enabled=enabled, settings=SoftInpaintingSettings(**values))
+        flag = rest[len(SETTINGS)] if len(rest) > len(SETTINGS) else None
+    if flag is not None:
+        timestep_flag = parse_bool(flag, TIMESTEP_FLAG)
+    return ParsedArgs(enabled=enabled, settings=SoftInpaintingSettings(**values),
+                      timestep_as_noise_level=timestep_flag)
 
 
 def parse_named(named: Mapping[str, Any], defaults: SoftInpaintingSettings | None = DEFAULT_SETTINGS
@@ -309,7 +325,7 @@ def schema() -> dict[str, Any]:
     """A JSON-ready description of the settings for API users (names, types, ranges, order)."""
     return {
         "title": "Soft Inpainting",
-        "args_order": ["enabled", *SETTING_NAMES],
+        "args_order": ["enabled", *SETTING_NAMES, TIMESTEP_FLAG],
         "example_full": [True, *DEFAULT_SETTINGS.values()],
         "example_short": [True],
         "example_named": [True, {"difference_threshold": 1.25, "schedule_bias": 0.2}],
@@ -322,6 +338,9 @@ def schema() -> dict[str, Any]:
                "infotext_key": spec.infotext_key, "minimum": spec.minimum, "maximum": spec.maximum,
                "step": spec.step, "default": spec.default, "help": spec.help, "position": i + 1}
               for i, spec in enumerate(SETTINGS)),
+            {"name": TIMESTEP_FLAG, "type": "boolean", "default": True, "label": TIMESTEP_LABEL,
+             "infotext_key": TIMESTEP_INFOTEXT_KEY, "position": len(SETTINGS) + 1,
+             "help": "Optional. Written to the infotext only when it changed the result."},
         ],
     }
 

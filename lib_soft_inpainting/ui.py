@@ -15,6 +15,8 @@ from .settings import (
     ENABLED_INFOTEXT_KEY,
     ENABLED_LABEL,
     SETTINGS,
+    TIMESTEP_INFOTEXT_KEY,
+    TIMESTEP_LABEL,
     SoftInpaintingSettings,
 )
 
@@ -54,25 +56,32 @@ nearly identical regions keep the original. High: regions may change a lot and s
 
 **Difference contrast** — how sharp the step between kept and regenerated regions is. Low: long,
 gradual transitions (may ghost). High: abrupt transitions.
+
+### Timestep samplers
+DDIM, PLMS and UniPC report a timestep (0–999) where other samplers report a noise level; the
+schedule is meant for noise levels. With the checkbox on (the default, see Settings) the timestep is
+converted first, so these samplers blend like Euler does.
+
 """
 
 
 @dataclass
 class Controls:
-    """The components the script returns (``enabled`` then the six sliders) and the preset box."""
+    """The components the script returns (``enabled``, the six sliders, the timestep flag) and the
+    preset box (not an argument: a preset only moves the sliders)."""
 
     enabled: Any
     sliders: list[Any]
+    timestep: Any
     preset: Any
 
     @property
     def inputs(self) -> list[Any]:
-        return [self.enabled, *self.sliders]
+        return [self.enabled, *self.sliders, self.timestep]
 
     @property
-    def infotext_fields(self) -> list[tuple[Any, str]]:
-        return [(self.enabled, ENABLED_INFOTEXT_KEY),
-                *((slider, spec.infotext_key) for slider, spec in zip(self.sliders, SETTINGS, strict=True))]
+    def infotext_keys(self) -> list[str]:
+        return [ENABLED_INFOTEXT_KEY, *(spec.infotext_key for spec in SETTINGS), TIMESTEP_INFOTEXT_KEY]
 
 
 def preset_name(values: tuple[float, ...]) -> str:
@@ -84,7 +93,7 @@ def preset_name(values: tuple[float, ...]) -> str:
 
 
 def build_controls(accordion_cls: Callable[..., Any], defaults: SoftInpaintingSettings,
-                   enabled_default: bool = False) -> Controls:
+                   enabled_default: bool = False, timestep_default: bool = True) -> Controls:
     """Build the accordion with the six sliders inside the current gradio Blocks context."""
     import gradio as gr
 
@@ -101,6 +110,8 @@ def build_controls(accordion_cls: Callable[..., Any], defaults: SoftInpaintingSe
             sliders.append(gr.Slider(label=spec.label, info=spec.help, minimum=spec.minimum,
                                      maximum=spec.maximum, step=spec.step,
                                      value=getattr(defaults, spec.name), elem_id=spec.elem_id))
+        timestep = gr.Checkbox(label=TIMESTEP_LABEL, value=timestep_default,
+                               elem_id=ELEM_ID_PREFIX + "timestep_as_noise_level")
         with gr.Accordion("Help", open=False):
             gr.Markdown(HELP)
 
@@ -111,4 +122,4 @@ def build_controls(accordion_cls: Callable[..., Any], defaults: SoftInpaintingSe
         return [gr.update(value=v) for v in preset_values.values()]
 
     preset.change(fn=apply_preset, inputs=[preset], outputs=sliders, show_progress=False)
-    return Controls(enabled=enabled, sliders=sliders, preset=preset)
+    return Controls(enabled=enabled, sliders=sliders, timestep=timestep, preset=preset)

@@ -7,11 +7,11 @@ shares between all requests.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-import modules.scripts as scripts
-from modules import images, processing, shared
+import gradio as gr
+from modules import images, processing, script_callbacks, scripts, shared
 from modules.ui_components import InputAccordion
 
 from lib_soft_inpainting import (  # noqa: F401  (re-exported: SPEC §8)
@@ -25,19 +25,24 @@ from lib_soft_inpainting import (  # noqa: F401  (re-exported: SPEC §8)
     smoothstep,
     weighted_histogram_filter,
 )
+from lib_soft_inpainting.blend import timestep_to_sigma
 from lib_soft_inpainting.settings import (
-    DEFAULT_SETTINGS,
     ENABLED_INFOTEXT_KEY,
     SETTINGS,
+    TIMESTEP_INFOTEXT_KEY,
+    ParsedArgs,
     SettingsError,
     parse_script_args,
     settings_from_infotext,
 )
 from lib_soft_inpainting.ui import build_controls
+from soft_inpainting_webui import api, coexistence, options, xyz
 
 TITLE = "Soft Inpainting"
 JOB_ATTRIBUTE = "soft_inpainting"
 ERROR_INFOTEXT_KEY = "Soft inpainting error"
+OUR_INFOTEXT_KEYS = (ENABLED_INFOTEXT_KEY, *(s.infotext_key for s in SETTINGS), TIMESTEP_INFOTEXT_KEY,
+                     ERROR_INFOTEXT_KEY, "Soft inpainting note")
 
 
 @dataclass
@@ -45,8 +50,10 @@ class JobState:
     """What one job computed: its settings, then the masks and overlays of the current batch."""
 
     settings: SoftInpaintingSettings
+    timestep_as_noise_level: bool = True
     masks: list[Any] = field(default_factory=list)
     overlays: list[Any] = field(default_factory=list)
+    previews: list[Any] = field(default_factory=list)
 
 
 def job_state(p: Any) -> JobState | None:
@@ -66,16 +73,32 @@ def _picture_helpers() -> pictures.PictureHelpers:
                                    flatten=images.flatten)
 
 
-def _paste_value(spec_index: int):
-    """A paste-back reader for one control that never raises (bad values fall back to defaults)."""
+def _paste_reader(position: int):
+    """A paste-back reader for control ``position`` (0 = enabled, 1–6 = sliders, 7 = timestep flag).
+
+    Never raises: invalid or missing values fall back to defaults. An infotext without any soft
+    inpainting key switches soft inpainting off and leaves the sliders alone; one written before
+    the timestep flag existed pastes it back off, so the older picture is reproduced.
+    """
 
     def read(params: dict[str, Any]) -> Any:
-        if ENABLED_INFOTEXT_KEY not in params and not any(s.infotext_key in params for s in SETTINGS):
-            return False if spec_index < 0 else None
+        if not any(key in params for key in (ENABLED_INFOTEXT_KEY, *(s.infotext_key for s in SETTINGS))):
+            return False if position == 0 else None
         enabled, settings = settings_from_infotext(params)
-        return enabled if spec_index < 0 else settings.values()[spec_index]
+        if position == 0:
+            return enabled
+        if position <= len(SETTINGS):
+            return settings.values()[position - 1]
+        return str(params.get(TIMESTEP_INFOTEXT_KEY, "")).strip().lower() == "true"
 
     return read
+
+
+def _set_generation_params(p: Any, entries: dict[str, Any]) -> None:
+    """Replace our infotext entries with ``entries`` without mutating a dict other jobs may share
+    (the X/Y/Z plot shallow-copies jobs, so their dicts are one object)."""
+    kept = {k: v for k, v in (p.extra_generation_params or {}).items() if k not in OUR_INFOTEXT_KEYS}
+    p.extra_generation_params = {**kept, **entries}
 
 
 class Script(scripts.Script):
@@ -94,29 +117,41 @@ class Script(scripts.Script):
     def ui(self, is_img2img: bool) -> list[Any] | None:
         if not is_img2img:
             return None
-        controls = build_controls(InputAccordion, DEFAULT_SETTINGS)
-        self.infotext_fields = [(controls.enabled, _paste_value(-1)),
-                                *((slider, _paste_value(i)) for i, slider in enumerate(controls.sliders))]
-        self.paste_field_names = [ENABLED_INFOTEXT_KEY, *(spec.infotext_key for spec in SETTINGS)]
+        controls = build_controls(InputAccordion, options.user_defaults(shared.opts),
+                                  enabled_default=options.enabled_by_default(shared.opts),
+                                  timestep_default=options.timestep_as_noise_level(shared.opts))
+        self.infotext_fields = [(control, _paste_reader(i)) for i, control in enumerate(controls.inputs)]
+        self.paste_field_names = controls.infotext_keys
         return controls.inputs
 
     # -- hooks, in the host's call order ---------------------------------------------------------
 
     def process(self, p: Any, *args: Any) -> None:
-        """Validate once, switch off mask rounding, record the infotext (SPEC §4)."""
+        """Validate once, switch off mask rounding, record the infotext (SPEC §4).
+
+        Invalid settings raise here, before sampling: the host reports the error, the job runs
+        without soft inpainting, and the error is written to the infotext.
+        """
         setattr(p, JOB_ATTRIBUTE, None)
+        args, message = coexistence.take_over_builtin(p, self, args)
+        if message:
+            print(message)
         try:
-            parsed = parse_script_args(args)
+            parsed = _parse_with_overrides(p, args)
         except SettingsError as error:
-            p.extra_generation_params[ERROR_INFOTEXT_KEY] = str(error)
-            raise SettingsError(f"{error} — soft inpainting is off for this job") from error
+            _set_generation_params(p, {ERROR_INFOTEXT_KEY: str(error)})
+            raise SettingsError(f"{error}; soft inpainting is off for this job") from error
         if not parsed.enabled or not processing_uses_inpainting(p):
+            _set_generation_params(p, {})
             return
         for note in parsed.settings.adjustments:
             print(f"[{TITLE}] {note}")
         p.mask_round = False
-        p.extra_generation_params.update(parsed.settings.infotext())
-        setattr(p, JOB_ATTRIBUTE, JobState(parsed.settings))
+        _set_generation_params(p, parsed.settings.infotext())
+        timestep_flag = parsed.timestep_as_noise_level
+        if timestep_flag is None:
+            timestep_flag = options.timestep_as_noise_level(shared.opts)
+        setattr(p, JOB_ATTRIBUTE, JobState(parsed.settings, timestep_as_noise_level=timestep_flag))
 
     def on_mask_blend(self, p: Any, mba: scripts.MaskBlendArgs, *args: Any) -> None:
         """Every step: the soft blend replaces the host's hard one (SPEC §5)."""
@@ -126,7 +161,13 @@ class Script(scripts.Script):
         if mba.is_final_blend:
             mba.blended_latent = mba.current_latent
             return
-        t = get_modified_nmask(state.settings, mba.nmask, mba.sigma[0])
+        sigma = mba.sigma[0]
+        alphas = getattr(mba.denoiser, "alphas", None)
+        if state.timestep_as_noise_level and alphas is not None \
+                and getattr(mba.denoiser, "mask_before_denoising", False):
+            sigma = timestep_to_sigma(sigma, alphas).to(mba.nmask.device)
+            p.extra_generation_params[TIMESTEP_INFOTEXT_KEY] = True
+        t = get_modified_nmask(state.settings, mba.nmask, sigma)
         mba.blended_latent = latent_blend(state.settings, mba.init_latent, mba.current_latent, t)
 
     def post_sample(self, p: Any, ps: scripts.PostSampleArgs, *args: Any) -> None:
@@ -142,8 +183,10 @@ class Script(scripts.Script):
             result = pictures.static_composite(state.settings, nmask, overlays, len(ps.samples),
                                                p.width, p.height, p.paste_to, helpers)
         else:
-            result = pictures.adaptive_composite(state.settings, nmask, p.init_latent, ps.samples, overlays,
-                                                 p.width, p.height, p.paste_to, helpers)
+            device = _post_sample_device(ps.samples)
+            result = pictures.adaptive_composite(state.settings, nmask.to(device), p.init_latent.to(device),
+                                                 ps.samples.to(device), overlays, p.width, p.height,
+                                                 p.paste_to, helpers)
         state.masks, state.overlays = result.masks, result.overlays
 
     def postprocess_maskoverlay(self, p: Any, ppmo: scripts.PostProcessMaskOverlayArgs, *args: Any) -> None:
@@ -155,3 +198,60 @@ class Script(scripts.Script):
         ppmo.mask_for_overlay = state.masks[ppmo.index]
         if getattr(shared.opts, "overlay_inpaint", True):
             ppmo.overlay_image = state.overlays[ppmo.index]
+        state.previews.append(state.masks[ppmo.index])
+
+    def postprocess(self, p: Any, processed: Any, *args: Any) -> None:
+        """With the host's "return mask" options on, add each adaptive mask as a labelled image."""
+        state = job_state(p)
+        if state is None or not state.previews:
+            return
+        if getattr(shared.opts, "return_mask", False) or getattr(shared.opts, "return_mask_composite", False):
+            s = state.settings
+            label = (f"Soft inpainting adaptive mask (threshold {s.composite_difference_threshold:g}, "
+                     f"contrast {s.composite_difference_contrast:g}): white = generated")
+            processed.images.extend(pictures.labelled_mask_preview(mask, label) for mask in state.previews)
+        state.previews = []
+
+
+def _parse_with_overrides(p: Any, args: Any) -> ParsedArgs:
+    """The job's arguments, with any X/Y/Z axis values laid over them (validated the same way)."""
+    parsed = parse_script_args(args)
+    overrides = xyz.overrides(p)
+    if not overrides:
+        return parsed
+    enabled = overrides.pop(xyz.ENABLED_KEY, parsed.enabled)
+    settings = SoftInpaintingSettings(**{**parsed.settings.as_dict(), **overrides})
+    return replace(parsed, enabled=enabled, settings=settings)
+
+
+def _post_sample_device(samples: Any) -> Any:
+    """Where the post-sample stage runs: ``--soft-inpainting-device``, else the latents' device."""
+    choice = options.post_sample_device(getattr(shared, "cmd_opts", None))
+    if choice == "cpu" or (choice == "cuda" and not _cuda_available()):
+        return "cpu"
+    if choice == "cuda":
+        return "cuda"
+    return samples.device
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _on_ui_settings() -> None:
+    options.register(shared, gr)
+
+
+def _on_before_ui() -> None:
+    xyz.register_axes(scripts.scripts_data)
+
+
+def _on_app_started(_demo: Any, app: Any) -> None:
+    api.register_routes(app)
+
+
+script_callbacks.on_ui_settings(_on_ui_settings)
+script_callbacks.on_before_ui(_on_before_ui)
+script_callbacks.on_app_started(_on_app_started)
