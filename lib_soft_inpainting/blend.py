@@ -85,7 +85,9 @@ def timestep_to_sigma(timestep: torch.Tensor | float, alphas_cumprod: torch.Tens
     Timestep samplers (DDIM, PLMS, UniPC) hand the hook a timestep where k-diffusion samplers hand
     a sigma; raised to the schedule bias a timestep is huge and the soft mask turns binary.
     """
-    alphas = alphas_cumprod if alphas_cumprod.dtype in (torch.float32, torch.float64) else alphas_cumprod.float()
+    alphas = alphas_cumprod
+    if alphas.dtype not in (torch.float32, torch.float64):
+        alphas = alphas.float()
     t = torch.as_tensor(timestep, device=alphas.device).round().long().clamp(0, alphas.shape[0] - 1)
     alpha = alphas.index_select(0, t.reshape(-1)).reshape(t.shape)
     return ((1 - alpha) / alpha).sqrt().to(torch.float32)

@@ -116,21 +116,21 @@ def sorting_network(n: int) -> tuple[tuple[int, int], ...]:
 
 
 def _sortable_bits(values: torch.Tensor) -> torch.Tensor:
-    """float32 -> int64 whose integer order is the float order (negatives' bits flipped)."""
-    bits = values.view(torch.int32).to(torch.int64)
-    return torch.where(bits < 0, bits ^ 0x7FFFFFFF, bits)
+    """float32 -> int32 whose integer order is the float order (negatives' magnitude bits flipped)."""
+    bits = values.view(torch.int32)
+    return bits ^ ((bits >> 31) & 0x7FFFFFFF)
 
 
 def _float_from_sortable(bits: torch.Tensor) -> torch.Tensor:
-    flipped = torch.where(bits < 0, bits ^ 0x7FFFFFFF, bits)
-    return flipped.to(torch.int32).view(torch.float32)
+    """The inverse of :func:`_sortable_bits` (the flip is its own inverse)."""
+    return _sortable_bits(bits.view(torch.float32)).view(torch.float32)
 
 
-def _sort_with_ids(keys: torch.Tensor) -> torch.Tensor:
+def _sort_rows(keys: torch.Tensor) -> torch.Tensor:
     """Sort ``[B, N, P]`` int64 keys along N with a compare-exchange network over whole rows.
 
     Each comparator is a min and a max of two ``[B, P]`` rows, which beats ``torch.sort`` along a
-    short axis (and keys carry their tap index, so no gather of weights is needed).
+    short axis.
     """
     rows = list(keys.unbind(1))
     for i, j in sorting_network(len(rows)):
@@ -139,62 +139,66 @@ def _sort_with_ids(keys: torch.Tensor) -> torch.Tensor:
     return torch.stack(rows, 1)
 
 
-def _filter_rows(padded: torch.Tensor, valid_padded: torch.Tensor, kernel_shape: tuple[int, int],
-                 weights: torch.Tensor, taps: torch.Tensor,
-                 pmin: float, pmax: float, min_width: float, acc: torch.dtype) -> torch.Tensor:
-    """Filter the rows whose windows lie in ``padded`` ([B, 1, rows+kh-1, W+kw-1]) -> [B, rows·W]."""
-    values = F.unfold(padded, kernel_shape).index_select(1, taps)        # [B, N, P] float32
-    present = F.unfold(valid_padded, kernel_shape).index_select(1, taps)  # [1, N, P] 0/1
-    n = taps.numel()
-    # Key = (value's sortable bits, tap id); a position outside the image gets id n, weight 0.
-    id_bits = n.bit_length()
-    ids = torch.arange(n, device=values.device)[None, :, None].expand_as(values)
-    ids = torch.where(present.bool(), ids, n)
-    keys = _sort_with_ids((_sortable_bits(values) << id_bits) | ids)
-    table = torch.cat([weights, weights.new_zeros(1)])
-    w = table[keys & ((1 << id_bits) - 1)]
-    values = _float_from_sortable(keys >> id_bits).to(acc)
+def _filter_rows(values: torch.Tensor, tap_ids: torch.Tensor, weight_table: torch.Tensor, pmin: float,
+                 pmax: float, min_width: float, acc: torch.dtype) -> torch.Tensor:
+    """The filter for pixel windows ``values`` [B, N, P] -> [B, P].
 
-    upper = w.cumsum(1)
-    lower = F.pad(upper[:, :-1], (0, 0, 1, 0))  # the running sum before each value, as upstream
-    total = upper[:, -1:]
-    wlo, whi = _window_bounds(total, pmin, pmax, min_width)
-    overlap = (torch.minimum(upper, whi) - torch.maximum(lower, wlo)).clamp_min(0)
+    ``tap_ids`` [1, N, P] names each window position's tap, or N where it falls outside the image;
+    ``weight_table`` [N + 1] holds the taps' weights and a 0 for "outside".
+    """
+    b, n, p = values.shape
+    # Key = (value's order bits, tap id): sorting keys sorts values and carries each tap along,
+    # and both come back from the key without a gather.
+    id_bits = n.bit_length()
+    keys = _sort_rows((_sortable_bits(values).to(torch.int64) << id_bits) | tap_ids)
+    w = torch.take(weight_table, keys & ((1 << id_bits) - 1))
+    v = _float_from_sortable((keys >> id_bits).to(torch.int32)).to(acc)
+
+    # bounds[:, k] is the running weight before the k-th smallest value, bounds[:, k + 1] after it.
+    bounds = torch.zeros((b, n + 1, p), dtype=acc, device=values.device)
+    for k in range(n):
+        torch.add(bounds[:, k], w[:, k], out=bounds[:, k + 1])
+    wlo, whi = _window_bounds(bounds[:, n:], pmin, pmax, min_width)
+    overlap = torch.minimum(bounds[:, 1:], whi).sub_(torch.maximum(bounds[:, :-1], wlo)).clamp_min_(0)
     # A value whose interval misses the window adds nothing, even if it is ±inf (no inf * 0).
-    contribution = torch.where(overlap > 0, values * overlap, 0)
+    value_sum = torch.where(overlap > 0, v * overlap, 0).sum(1)
     weight_sum = overlap.sum(1)
-    value_sum = contribution.sum(1)
     return torch.where(weight_sum > 0, value_sum / torch.where(weight_sum > 0, weight_sum, 1), 0)
 
 
-def _filter_maps(maps: torch.Tensor, kernel: torch.Tensor, center: tuple[int, int],
+def _filter_maps(maps: torch.Tensor, kernel: np.ndarray, center: tuple[int, int],
                  pmin: float, pmax: float, min_width: float, acc: torch.dtype) -> torch.Tensor:
-    """The filter on ``[B, H, W]`` maps; returns ``acc``-typed ``[B, H, W]``."""
+    """The filter on ``[B, H, W]`` float32 maps with a float64 numpy kernel -> ``acc``-typed [B, H, W]."""
     b, h, w = maps.shape
     kh, kw = kernel.shape
     cy, cx = center
     if not (0 <= cy < kh and 0 <= cx < kw):
         raise ValueError(f"kernel_center {center} lies outside the kernel of shape {(kh, kw)}")
     out = torch.zeros((b, h, w), dtype=acc, device=maps.device)
-    if b == 0 or h == 0 or w == 0:
+    # Zero-weight taps have empty intervals: skipping them is exact.
+    taps = np.flatnonzero(kernel.reshape(-1) > 0)
+    if b == 0 or h == 0 or w == 0 or taps.size == 0:
         return out
-    flat = kernel.reshape(-1)
-    taps = torch.nonzero(flat > 0).reshape(-1)  # zero-weight taps have empty intervals: skipping is exact
-    if taps.numel() == 0:
-        return out
-    if taps.numel() >= 1 << _MAX_ID_BITS:
-        raise ValueError(f"the kernel has {taps.numel()} non-zero taps; "
-                         f"at most {(1 << _MAX_ID_BITS) - 1} are supported")
-    weights = flat.index_select(0, taps)
+    if taps.size >= 1 << _MAX_ID_BITS:
+        raise ValueError(f"the kernel has {taps.size} non-zero taps; at most {(1 << _MAX_ID_BITS) - 1} "
+                         f"are supported")
+    host_dtype = np.float64 if acc == torch.float64 else np.float32
+    weight_table = torch.as_tensor(np.append(kernel.reshape(-1)[taps], 0.0).astype(host_dtype),
+                                   device=maps.device)
+    taps_t = torch.as_tensor(taps, device=maps.device)
     pad = (cx, kw - 1 - cx, cy, kh - 1 - cy)
     padded = F.pad(maps[:, None], pad)
-    valid = F.pad(torch.ones((1, 1, h, w), dtype=maps.dtype, device=maps.device), pad)
-    rows = max(1, _CHUNK_ELEMENTS // max(1, b * w * taps.numel()))
+    # Each window position's tap id, or "outside" (id n, weight 0) where it leaves the image.
+    inside = F.unfold(F.pad(torch.ones((1, 1, h, w), device=maps.device), pad), (kh, kw))
+    inside = inside.index_select(1, taps_t)
+    ids = torch.arange(taps.size, device=maps.device)[None, :, None]
+    tap_ids = torch.where(inside > 0, ids, taps.size)
+    rows = max(1, _CHUNK_ELEMENTS // max(1, b * w * taps.size))
     for r0 in range(0, h, rows):
         r1 = min(h, r0 + rows)
-        window = slice(r0, r1 + kh - 1)
-        out[:, r0:r1] = _filter_rows(padded[:, :, window], valid[:, :, window], (kh, kw), weights, taps,
-                                     pmin, pmax, min_width, acc).reshape(b, r1 - r0, w)
+        values = F.unfold(padded[:, :, r0:r1 + kh - 1], (kh, kw)).index_select(1, taps_t)
+        out[:, r0:r1] = _filter_rows(values, tap_ids[:, :, r0 * w:r1 * w], weight_table, pmin, pmax,
+                                     min_width, acc).reshape(b, r1 - r0, w)
     return out
 
 
@@ -218,15 +222,13 @@ def weighted_histogram_filter(img: ArrayT, kernel: np.ndarray | torch.Tensor,
     acc = accumulate_dtype or accumulate_dtype_for(tensor.device)
     # Values are ordered and averaged at float32 precision (upstream filters float32 maps).
     maps = tensor.to(torch.float32)
-    if isinstance(kernel, torch.Tensor):
-        kernel_t = kernel.to(device=tensor.device, dtype=acc)
-    else:
-        host_dtype = np.float64 if acc == torch.float64 else np.float32
-        kernel_t = torch.as_tensor(np.asarray(kernel, dtype=host_dtype), dtype=acc, device=tensor.device)
-    if kernel_t.dim() != 2:
-        raise ValueError(f"the kernel must be 2-D, got shape {tuple(kernel_t.shape)}")
+    # The kernel is tiny: read it on the host once, so choosing taps never syncs a device.
+    host_kernel = kernel.detach().cpu() if isinstance(kernel, torch.Tensor) else kernel
+    kernel_np = np.asarray(host_kernel, dtype=np.float64)
+    if kernel_np.ndim != 2:
+        raise ValueError(f"the kernel must be 2-D, got shape {kernel_np.shape}")
     squeeze = maps.dim() == 2
-    out = _filter_maps(maps[None] if squeeze else maps, kernel_t, _center_of(kernel_center),
+    out = _filter_maps(maps[None] if squeeze else maps, kernel_np, _center_of(kernel_center),
                        float(percentile_min), float(percentile_max), float(min_width), acc)
     out = out[0] if squeeze else out
     out = out.to(tensor.dtype)
