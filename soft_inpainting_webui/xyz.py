@@ -42,7 +42,7 @@ def find_xyz_module(scripts_data: Iterable[Any]) -> Any | None:
 
 
 def axis_labels() -> list[str]:
-    return [AXIS_PREFIX + ENABLED_LABEL, *(AXIS_PREFIX + spec.label for spec in SETTINGS)]
+    return [AXIS_PREFIX + "Enabled", *(AXIS_PREFIX + spec.label for spec in SETTINGS)]
 
 
 def register_axes(scripts_data: Iterable[Any]) -> bool:
@@ -51,9 +51,10 @@ def register_axes(scripts_data: Iterable[Any]) -> bool:
     if xyz is None:
         return False
     existing = {option.label for option in xyz.axis_options}
-    new_options = [xyz.AxisOptionImg2Img(AXIS_PREFIX + ENABLED_LABEL, str, _setter(ENABLED_KEY),
+    enabled_label, *setting_labels = axis_labels()
+    new_options = [xyz.AxisOptionImg2Img(enabled_label, str, _setter(ENABLED_KEY),
                                          choices=xyz.boolean_choice(reverse=True))]
-    new_options += [xyz.AxisOptionImg2Img(AXIS_PREFIX + spec.label, float, _setter(spec.name))
-                    for spec in SETTINGS]
+    new_options += [xyz.AxisOptionImg2Img(label, float, _setter(spec.name))
+                    for label, spec in zip(setting_labels, SETTINGS, strict=True)]
     xyz.axis_options.extend(option for option in new_options if option.label not in existing)
     return True

@@ -1,0 +1,1 @@
+"""Benchmarks of the soft-inpainting core: ``python -m benchmarks --help``."""

@@ -1,0 +1,291 @@
+"""Soft inpainting for diffusers' Stable Diffusion pipelines (needs the ``diffusers`` extra).
+
+Supported: ``StableDiffusionInpaintPipeline``, ``StableDiffusionImg2ImgPipeline`` and their XL
+variants (and subclasses), with a grey mask (white = regenerate, black = keep, grey = opacity).
+
+How it meets the pipelines:
+
+- **Stage 1, every step, in the WebUI's k-diffusion hook order.** The WebUI blends the model's
+  *denoised prediction* (after classifier-free guidance) with the original latent, then lets the
+  sampler step. diffusers' pipelines hand the guided model output to ``scheduler.step``, so while
+  :func:`soft_inpaint` runs, that scheduler's ``step`` is wrapped (on the instance, restored
+  afterwards): the output is turned into the prediction ``x̂₀``, blended
+  (``get_modified_nmask`` + ``latent_blend``), and turned back into the scheduler's own
+  parameterisation (epsilon, v or sample) before the real step runs. Every scheduler then steps
+  from the blended prediction, whatever its order or history.
+- **The noise level σ of a step** is the k-diffusion sigma ``sqrt((1 − ᾱ) / ᾱ)`` at that step, the
+  quantity the WebUI's k-diffusion samplers pass to the blend: read from ``scheduler.sigmas`` at
+  the step's timestep for schedulers that keep sigmas (Euler, Euler a, Heun, LMS, DPM++, UniPC),
+  converted from the timestep through ``alphas_cumprod`` for the others (DDIM, DDPM, PNDM). It is
+  never the raw timestep (0–999), which would turn the soft mask binary.
+- **The pipeline's own mask** (inpaint pipelines) is the region that may change at all: every pixel
+  with a grey level above 0. diffusers binarises a grey mask at 0.5 (as the WebUI rounds it without
+  soft inpainting), which would paste the original over the lighter half of the transition at
+  every step; the soft transition is stage 1's job. Inpainting UNets (9 channels) are conditioned
+  on that region.
+- **Stage 2 on the decoded result.** The pipeline returns latents; they are decoded here (the
+  pipeline's safety checker, when it has one, still runs), and the original is composited over
+  them through masks made from how much each region changed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..blend import timestep_to_sigma
+from ..settings import SoftInpaintingSettings
+from .workflow import BACKGROUND, SoftBlend, latent_nmask, mask_from_picture, soft_composite
+
+try:
+    from diffusers import (
+        StableDiffusionImg2ImgPipeline,
+        StableDiffusionInpaintPipeline,
+        StableDiffusionXLImg2ImgPipeline,
+        StableDiffusionXLInpaintPipeline,
+    )
+except ImportError as error:  # pragma: no cover - exercised only without the extra
+    raise ImportError("soft inpainting with diffusers needs the optional extra: "
+                      "pip install \"soft-inpainting[diffusers]\" (diffusers and transformers)") from error
+
+__all__ = [
+    "SoftInpaintOutput",
+    "UnsupportedSchedulerError",
+    "pipeline_kind",
+    "soft_inpaint",
+    "soft_inpainting_steps",
+    "step_sigma",
+]
+
+INPAINT_PIPELINES = (StableDiffusionInpaintPipeline, StableDiffusionXLInpaintPipeline)
+IMG2IMG_PIPELINES = (StableDiffusionImg2ImgPipeline, StableDiffusionXLImg2ImgPipeline)
+
+# Schedulers whose sample is x₀ + σ·ε (k-diffusion's convention; the pipeline divides by
+# sqrt(σ² + 1) before the UNet). The others keep the variance-preserving sample √ᾱ·x₀ + √(1−ᾱ)·ε.
+_SIGMA_SCALED = frozenset({
+    "EulerDiscreteScheduler", "EulerAncestralDiscreteScheduler", "HeunDiscreteScheduler",
+    "LMSDiscreteScheduler", "KDPM2DiscreteScheduler", "KDPM2AncestralDiscreteScheduler",
+})
+
+
+class UnsupportedSchedulerError(ValueError):
+    """A scheduler whose prediction cannot be expressed as x̂₀ for the blend (EDM, flow matching)."""
+
+
+def pipeline_kind(pipe: Any) -> str:
+    """``"inpaint"`` or ``"img2img"``; a ValueError names the supported pipelines otherwise."""
+    if isinstance(pipe, INPAINT_PIPELINES):
+        return "inpaint"
+    if isinstance(pipe, IMG2IMG_PIPELINES):
+        return "img2img"
+    names = ", ".join(cls.__name__ for cls in (*INPAINT_PIPELINES, *IMG2IMG_PIPELINES))
+    raise ValueError(f"soft inpainting supports {names}; got {type(pipe).__name__}")
+
+
+def _sigma_scaled(scheduler: Any) -> bool:
+    name = type(scheduler).__name__
+    if "EDM" in name or "FlowMatch" in name:
+        raise UnsupportedSchedulerError(f"soft inpainting cannot blend with {name}: use a DDPM-family "
+                                        "scheduler (Euler, DPM++, DDIM, UniPC, ...)")
+    if name in _SIGMA_SCALED:
+        return True
+    return getattr(scheduler, "sigmas", None) is not None and float(scheduler.init_noise_sigma) > 1.0
+
+
+def step_sigma(scheduler: Any, timestep: torch.Tensor | float) -> float:
+    """The k-diffusion noise level σ = sqrt((1 − ᾱ)/ᾱ) of the sample the scheduler steps from."""
+    sigmas = getattr(scheduler, "sigmas", None)
+    timesteps = getattr(scheduler, "timesteps", None)
+    if sigmas is not None and timesteps is not None and len(sigmas) >= len(timesteps):
+        hits = (timesteps.detach().cpu().float() == float(timestep)).nonzero()
+        if hits.numel():
+            return float(sigmas[int(hits[0, 0])])
+    return float(timestep_to_sigma(torch.as_tensor(timestep).cpu(), scheduler.alphas_cumprod.cpu()))
+
+
+def _blended_output(model_output: torch.Tensor, sample: torch.Tensor, sigma: float, sigma_scaled: bool,
+                    prediction_type: str, blend: Callable[[torch.Tensor, float], torch.Tensor]) -> torch.Tensor:
+    """The model output whose prediction x̂₀ is the blended one (same parameterisation)."""
+    alpha = 1.0 / math.sqrt(1.0 + sigma * sigma)  # √ᾱ
+    noise = sigma * alpha  # √(1 − ᾱ)
+    out = model_output.float()
+    x = sample.float() * alpha if sigma_scaled else sample.float()  # variance-preserving sample
+    if prediction_type == "epsilon":
+        x0 = (x - noise * out) / alpha
+    elif prediction_type == "v_prediction":
+        x0 = alpha * x - noise * out
+    elif prediction_type == "sample":
+        x0 = out
+    else:
+        raise UnsupportedSchedulerError(f"soft inpainting cannot blend prediction type {prediction_type!r}")
+    x0 = blend(x0, sigma)
+    if prediction_type == "epsilon":
+        out = (x - alpha * x0) / noise
+    elif prediction_type == "v_prediction":
+        out = (alpha * x - x0) / noise
+    else:
+        out = x0
+    return out.to(model_output.dtype)
+
+
+@contextlib.contextmanager
+def soft_inpainting_steps(scheduler: Any, blend: Callable[[torch.Tensor, float], torch.Tensor]
+                          ) -> Iterator[None]:
+    """While active, ``scheduler.step`` steps from the blended prediction (stage 1, every step).
+
+    ``blend(x0, sigma)`` is the per-step blend, e.g. a :class:`~.workflow.SoftBlend`. Usable with
+    any pipeline that calls ``scheduler.step(model_output, timestep, sample, ...)``.
+    """
+    sigma_scaled = _sigma_scaled(scheduler)
+    prediction_type = getattr(scheduler.config, "prediction_type", "epsilon")
+    original = scheduler.step
+
+    @functools.wraps(original)
+    def step(model_output, timestep, sample, *args, **kwargs):
+        sigma = step_sigma(scheduler, timestep)
+        model_output = _blended_output(model_output, sample, sigma, sigma_scaled, prediction_type, blend)
+        return original(model_output, timestep, sample, *args, **kwargs)
+
+    had_own = "step" in vars(scheduler)
+    scheduler.step = step
+    try:
+        yield
+    finally:
+        if had_own:
+            scheduler.step = original
+        else:
+            del scheduler.step
+
+
+@dataclass
+class SoftInpaintOutput:
+    """Final pictures, the compositing masks used, and the latents behind them."""
+
+    images: list[Image.Image]
+    masks: list[Image.Image]
+    decoded: list[Image.Image]
+    latents: torch.Tensor
+    init_latents: torch.Tensor
+    nmask: torch.Tensor
+    nsfw_content_detected: list[bool] | None = None
+
+
+def _default_size(image: Image.Image, multiple: int) -> tuple[int, int]:
+    return max(multiple, image.width // multiple * multiple), max(multiple, image.height // multiple * multiple)
+
+
+@contextlib.contextmanager
+def _vae_in_float32_if_needed(vae: Any) -> Iterator[None]:
+    """SDXL's VAE overflows in float16 (``force_upcast``); run it in float32 for the moment."""
+    dtype = vae.dtype
+    upcast = dtype == torch.float16 and getattr(vae.config, "force_upcast", False)
+    if upcast:
+        vae.to(torch.float32)
+    try:
+        yield
+    finally:
+        if upcast:
+            vae.to(dtype)
+
+
+def _latent_stats(vae: Any, like: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    mean, std = getattr(vae.config, "latents_mean", None), getattr(vae.config, "latents_std", None)
+    if mean is None or std is None:
+        return None, None
+    channels = len(mean)
+    return (torch.tensor(mean).view(1, channels, 1, 1).to(like), torch.tensor(std).view(1, channels, 1, 1).to(like))
+
+
+@torch.no_grad()
+def encode_image(pipe: Any, image: Image.Image, width: int, height: int) -> torch.Tensor:
+    """The original's latents (the posterior mode), scaled the way the pipeline scales them."""
+    vae = pipe.vae
+    pixels = pipe.image_processor.preprocess(image, height=height, width=width)
+    with _vae_in_float32_if_needed(vae):
+        dist = vae.encode(pixels.to(device=vae.device, dtype=vae.dtype)).latent_dist
+        latents = dist.mode().float()
+    mean, std = _latent_stats(vae, latents)
+    if mean is not None:
+        return (latents - mean) * vae.config.scaling_factor / std
+    return latents * vae.config.scaling_factor
+
+
+@torch.no_grad()
+def decode_latents(pipe: Any, latents: torch.Tensor) -> tuple[list[Image.Image], list[bool] | None]:
+    """Pictures from latents as the pipeline would make them, safety checker included."""
+    vae = pipe.vae
+    mean, std = _latent_stats(vae, latents.float())
+    scaled = latents.float() * std / vae.config.scaling_factor + mean if mean is not None \
+        else latents.float() / vae.config.scaling_factor
+    with _vae_in_float32_if_needed(vae):
+        pixels = vae.decode(scaled.to(device=vae.device, dtype=vae.dtype), return_dict=False)[0]
+    nsfw = None
+    if getattr(pipe, "safety_checker", None) is not None and hasattr(pipe, "run_safety_checker"):
+        pixels, nsfw = pipe.run_safety_checker(pixels, pixels.device, pixels.dtype)
+    images = pipe.image_processor.postprocess(pixels.float(), output_type="pil",
+                                              do_denormalize=[True] * pixels.shape[0])
+    return images, nsfw
+
+
+def _region_mask(grey: Image.Image) -> Image.Image:
+    """White wherever the grey mask lets anything change: the pipeline's own (binary) mask."""
+    return Image.fromarray(np.where(np.asarray(grey) > 0, 255, 0).astype(np.uint8), mode="L")
+
+
+def soft_inpaint(pipe: Any, image: Image.Image, mask_image: Image.Image, prompt: str | list[str] | None = None,
+                 *, settings: SoftInpaintingSettings | None = None, width: int | None = None,
+                 height: int | None = None, strength: float = 0.75, background: str = BACKGROUND,
+                 **pipe_kwargs: Any) -> SoftInpaintOutput:
+    """Run ``pipe`` with soft inpainting (both stages) and return the composited pictures.
+
+    ``mask_image`` is grey: white = regenerate, black = keep, grey = opacity (a transparent RGBA
+    picture is read by its alpha). ``width``/``height`` default to the image's size rounded down to
+    a multiple of 8; the image and mask are resized to it. Other keyword arguments
+    (``negative_prompt``, ``num_inference_steps``, ``guidance_scale``, ``generator``,
+    ``num_images_per_prompt``, ...) go to the pipeline.
+    """
+    kind = pipeline_kind(pipe)
+    settings = settings or SoftInpaintingSettings()
+    if "output_type" in pipe_kwargs:
+        raise ValueError("soft_inpaint returns pictures; output_type is not accepted")
+    multiple = math.lcm(8, int(getattr(pipe, "vae_scale_factor", 8)))
+    original = image.convert("RGB")
+    grey = mask_from_picture(mask_image)
+    if grey.size != original.size:
+        raise ValueError(f"the mask is {grey.size[0]}x{grey.size[1]} but the image is "
+                         f"{original.size[0]}x{original.size[1]}")
+    default_w, default_h = _default_size(original, multiple)
+    width, height = width or default_w, height or default_h
+    if width % multiple or height % multiple:
+        raise ValueError(f"width and height must be multiples of {multiple}, got {width}x{height}")
+    if original.size != (width, height):
+        original = original.resize((width, height), resample=Image.Resampling.LANCZOS)
+        grey = grey.resize((width, height), resample=Image.Resampling.BICUBIC)
+
+    init_latents = encode_image(pipe, original, width, height)
+    channels, latent_h, latent_w = init_latents.shape[1:]
+    device = init_latents.device
+    nmask = latent_nmask(grey, latent_w, latent_h, channels).to(device)
+    blend = SoftBlend(settings, init_latents, nmask)
+
+    call: dict[str, Any] = dict(prompt=prompt, strength=strength, output_type="latent", **pipe_kwargs)
+    if kind == "inpaint":
+        call.update(image=original, mask_image=_region_mask(grey), width=width, height=height)
+    else:
+        call.update(image=init_latents.to(pipe.unet.dtype))
+    with soft_inpainting_steps(pipe.scheduler, blend):
+        latents = pipe(**call).images
+    latents = blend.final(latents)
+
+    decoded, nsfw = decode_latents(pipe, latents)
+    made = soft_composite(settings, nmask, init_latents, latents.float(), decoded, original, background)
+    return SoftInpaintOutput(images=made.images, masks=made.masks, decoded=decoded, latents=latents,
+                             init_latents=init_latents, nmask=nmask, nsfw_content_detected=nsfw)

@@ -1,0 +1,141 @@
+"""The benchmark command, run tiny, so it cannot rot; and its yardsticks checked against the core.
+
+A benchmark against a wrong reference measures nothing, so the per-pixel reference and the
+float64 blend must compute what the core computes (SPEC §9 tolerances).
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from benchmarks import cli, reference
+from benchmarks.cases import make_case
+from benchmarks.report import EXTRAPOLATED, MEASURED, format_ratio, format_seconds
+from benchmarks.timing import measure, measure_together
+from lib_soft_inpainting import (
+    SoftInpaintingSettings,
+    get_gaussian_kernel,
+    latent_blend,
+    latent_difference_masks,
+    weighted_histogram_filter,
+)
+
+
+def test_command_writes_tables_csv_plot_and_memory(tmp_path, capsys):
+    out = tmp_path / "out"
+    code = cli.main(["--sizes", "8", "12", "--batches", "1", "2", "--reference-max", "8", "--budget", "0",
+                     "--min-repeats", "1", "--devices", "cpu", "--memory-size", "8", "--memory-batch", "1",
+                     "--out", str(out)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "(a) After sampling" in printed and "(b) Every sampler step" in printed
+    assert "~" in printed  # extrapolated reference figures are marked
+
+    with (out / "timings.csv").open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    by_key = {(r["method"], int(r["latent_size"]), int(r["batch"])): r for r in rows}
+    for size in (8, 12):
+        for batch in (1, 2):
+            for method in ("difference_masks", "pixel_stage", "post_sample", "difference_masks_per_pixel",
+                           "post_sample_per_pixel", "hard_blend", "stage1_float64", "stage1"):
+                row = by_key[(method, size, batch)]
+                assert float(row["median_s"]) > 0
+                assert int(row["pixels"]) == (8 * size) ** 2 * batch
+    # The reference ran at 8², batch 1 only; everything else is scaled by pixel count and says so.
+    assert by_key[("difference_masks_per_pixel", 8, 1)]["source"] == MEASURED
+    scaled = by_key[("difference_masks_per_pixel", 12, 2)]
+    assert scaled["source"] == EXTRAPOLATED
+    ratio = float(scaled["median_s"]) / float(by_key[("difference_masks_per_pixel", 8, 1)]["median_s"])
+    assert ratio == pytest.approx(12 * 12 * 2 / (8 * 8))
+    assert EXTRAPOLATED in by_key[("post_sample_per_pixel", 12, 1)]["source"]
+
+    memory = json.loads((out / "memory.json").read_text(encoding="utf-8"))
+    assert memory["picture_size"] == 64 and memory["batch"] == 1
+    for part in ("difference_masks", "post_sample"):
+        assert memory[part]["peak_extra_mib"] >= memory[part]["retained_mib"] >= 0
+    assert "Peak extra memory" in (out / "report.txt").read_text(encoding="utf-8")
+    has_matplotlib = importlib.util.find_spec("matplotlib") is not None
+    assert (out / "timings.png").exists() == has_matplotlib
+
+
+def test_measure_calls_warmup_then_at_least_min_repeats():
+    calls = []
+    timing = measure(lambda: calls.append(1), budget_s=0, min_repeats=4, warmup=2)
+    assert len(calls) == 6 and timing.repeats == 4
+    assert 0 <= timing.best <= timing.median
+
+
+def test_measure_together_alternates_rounds():
+    order = []
+    timings = measure_together({"a": lambda: order.append("a"), "b": lambda: order.append("b")},
+                               budget_s=0, min_repeats=3, warmup=1)
+    assert order == ["a", "b"] * 4  # one warm-up each, then three rounds
+    assert timings["a"].repeats == timings["b"].repeats == 3
+
+
+def test_formatting_marks_extrapolated_figures():
+    assert format_seconds(0.0123) == "12.3 ms"
+    assert format_seconds(2.5, EXTRAPOLATED) == "~2.5 s"
+    assert format_ratio(3.0, 0.002) == "1,500×"
+    assert format_ratio(1.0, 0.5, EXTRAPOLATED) == "~2×"
+
+
+def test_reference_kernel_matches_the_core():
+    kernel, center = reference.reference_kernel()
+    core_kernel, core_center = get_gaussian_kernel(1.5, 2)
+    assert center == core_center
+    np.testing.assert_allclose(np.array(kernel), core_kernel, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize(("pmin", "pmax", "min_width"), [(0.9, 1.0, 1.0), (0.25, 0.75, 1.0), (0.5, 0.5, 0.0),
+                                                         (0.0, 1.0, 3.0)])
+def test_per_pixel_filter_matches_the_core(pmin, pmax, min_width):
+    gen = np.random.default_rng(7)
+    img = gen.normal(size=(11, 6)).astype(np.float32)
+    img[2:5, 1:4] = 0.5  # ties
+    kernel, center = reference.reference_kernel()
+    ours = weighted_histogram_filter(img, np.array(kernel), center, pmin, pmax, min_width)
+    theirs = reference.per_pixel_filter(img, kernel, center, pmin, pmax, min_width)
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-5)
+
+
+def test_per_pixel_difference_masks_match_the_core():
+    case = make_case(24, 2, seed=5)
+    ours = latent_difference_masks(case.settings, case.nmask, case.latent_orig, case.latent_processed).numpy()
+    theirs = case.difference_masks_per_pixel()
+    diff = np.abs(ours.astype(int) - theirs.astype(int))
+    assert diff.max() <= 1 and (diff > 0).mean() <= 0.001
+    assert ours.min() < 10 and ours.max() > 245  # the case has unchanged and changed regions
+
+
+@pytest.mark.parametrize("contrast_boost", [1.0, 4.0, 32.0])
+def test_float64_blend_matches_the_core(contrast_boost):
+    settings = SoftInpaintingSettings(1, 0.5, contrast_boost, 0, 0.5, 2)
+    gen = torch.Generator().manual_seed(2)
+    a, b = torch.randn(2, 4, 9, 9, generator=gen), torch.randn(2, 4, 9, 9, generator=gen)
+    t = torch.rand(4, 9, 9, generator=gen)
+    ours, theirs = latent_blend(settings, a, b, t), reference.float64_latent_blend(settings, a, b, t)
+    error = torch.linalg.vector_norm(ours.double() - theirs.double(), dim=1)
+    assert torch.all(error <= 1e-5 * torch.linalg.vector_norm(theirs.double(), dim=1) + 1e-12)
+
+
+def test_hard_blend_is_the_hosts_paste():
+    nmask = torch.tensor([0.0, 1.0, 0.25])
+    a, b = torch.tensor([1.0, 1.0, 1.0]), torch.tensor([3.0, 3.0, 3.0])
+    assert torch.allclose(reference.hard_blend(nmask, 1 - nmask, a, b), torch.tensor([1.0, 3.0, 1.5]))
+
+
+def test_cases_are_seeded_and_shaped_like_the_host():
+    one, two = make_case(16, 3, seed=1), make_case(16, 3, seed=1)
+    assert torch.equal(one.latent_processed, two.latent_processed)
+    assert one.nmask.shape == (4, 16, 16) and one.latent_orig.shape == (3, 4, 16, 16)
+    assert one.init_image.size == (128, 128)
+    pictures = one.post_sample()
+    assert len(pictures.masks) == len(pictures.overlays) == 3
+    assert pictures.overlays[0].size == (128, 128) and pictures.overlays[0].mode == "RGBA"

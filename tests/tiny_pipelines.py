@@ -1,0 +1,89 @@
+"""Tiny random Stable Diffusion (and XL) pipelines built in code: nothing is downloaded.
+
+Random weights make meaningless pictures, but every tensor takes the path a real model's does
+(text encoder, UNet with cross-attention, VAE, scheduler), so the adapter is tested end to end.
+"""
+
+from __future__ import annotations
+
+import string
+
+import torch
+from diffusers import (
+    AutoencoderKL,
+    EulerDiscreteScheduler,
+    StableDiffusionImg2ImgPipeline,
+    StableDiffusionInpaintPipeline,
+    StableDiffusionXLImg2ImgPipeline,
+    StableDiffusionXLInpaintPipeline,
+    UNet2DConditionModel,
+)
+from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
+
+TEXT_WIDTH = 16
+MAX_TOKENS = 16
+
+
+def tiny_tokenizer() -> CLIPTokenizer:
+    """A CLIP tokenizer over single letters (no merges): enough to encode any lower-case prompt."""
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    for letter in string.ascii_lowercase:
+        vocab[letter] = len(vocab)
+        vocab[letter + "</w>"] = len(vocab)
+    return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=MAX_TOKENS)
+
+
+def _text_config(projection_dim: int | None = None) -> CLIPTextConfig:
+    extra = {} if projection_dim is None else {"projection_dim": projection_dim}
+    return CLIPTextConfig(bos_token_id=0, eos_token_id=1, pad_token_id=1, hidden_size=TEXT_WIDTH,
+                          intermediate_size=32, num_attention_heads=2, num_hidden_layers=2,
+                          vocab_size=64, max_position_embeddings=MAX_TOKENS, **extra)
+
+
+def tiny_vae() -> AutoencoderKL:
+    """Two blocks: 2x down-sampling, 4 latent channels."""
+    return AutoencoderKL(block_out_channels=(8, 16), in_channels=3, out_channels=3, latent_channels=4,
+                         down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
+                         norm_num_groups=4, sample_size=32)
+
+
+def tiny_unet(in_channels: int = 4, cross_attention_dim: int = TEXT_WIDTH, **extra) -> UNet2DConditionModel:
+    return UNet2DConditionModel(block_out_channels=(8, 16), layers_per_block=1, sample_size=16,
+                                in_channels=in_channels, out_channels=4, norm_num_groups=4,
+                                down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+                                up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+                                cross_attention_dim=cross_attention_dim, attention_head_dim=2, **extra)
+
+
+def tiny_scheduler() -> EulerDiscreteScheduler:
+    """Stable Diffusion's noise schedule."""
+    return EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                                  steps_offset=1)
+
+
+def tiny_sd(kind: str = "inpaint", unet_channels: int = 4, seed: int = 0):
+    """A tiny SD 1.x pipeline: ``kind`` is "inpaint" or "img2img"."""
+    torch.manual_seed(seed)
+    parts = dict(vae=tiny_vae(), text_encoder=CLIPTextModel(_text_config()), tokenizer=tiny_tokenizer(),
+                 unet=tiny_unet(unet_channels), scheduler=tiny_scheduler(), safety_checker=None,
+                 feature_extractor=None, requires_safety_checker=False)
+    cls = StableDiffusionInpaintPipeline if kind == "inpaint" else StableDiffusionImg2ImgPipeline
+    pipe = cls(**parts)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def tiny_sdxl(kind: str = "inpaint", seed: int = 0):
+    """A tiny SDXL pipeline (two text encoders, size/crop conditioning)."""
+    torch.manual_seed(seed)
+    time_dim = 8
+    unet = tiny_unet(4, cross_attention_dim=2 * TEXT_WIDTH, addition_embed_type="text_time",
+                     addition_time_embed_dim=time_dim,
+                     projection_class_embeddings_input_dim=TEXT_WIDTH + 6 * time_dim)
+    parts = dict(vae=tiny_vae(), text_encoder=CLIPTextModel(_text_config()), tokenizer=tiny_tokenizer(),
+                 text_encoder_2=CLIPTextModelWithProjection(_text_config(projection_dim=TEXT_WIDTH)),
+                 tokenizer_2=tiny_tokenizer(), unet=unet, scheduler=tiny_scheduler())
+    cls = StableDiffusionXLInpaintPipeline if kind == "inpaint" else StableDiffusionXLImg2ImgPipeline
+    pipe = cls(**parts, requires_aesthetics_score=False)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
