@@ -137,7 +137,12 @@ def mask_picture(mask: np.ndarray, width: int, height: int, paste_to: PasteBox |
 def rebuild_overlay_images(init_images: Sequence[Image.Image], background: str, paste_to: PasteBox | None,
                            resize_mode: int, width: int, height: int,
                            helpers: PictureHelpers = PictureHelpers()) -> list[Image.Image]:
-    """The un-holed originals to composite over: flattened, resized like the host, RGBA."""
+    """The un-holed originals to composite over: flattened, resized like the host, RGBA.
+
+    Resize mode 3 ("latent upscale") stretches the init latents, not the picture, so upstream keeps
+    the picture's own size and fails (a mask of the output's size cannot be pasted through); here
+    a picture of another size is stretched to the output's size, as its latents were.
+    """
     if not init_images:
         raise ValueError("soft inpainting: the job has no init images to composite over")
     overlays = []
@@ -145,6 +150,8 @@ def rebuild_overlay_images(init_images: Sequence[Image.Image], background: str, 
         image = helpers.flatten(img, background)
         if paste_to is None and resize_mode != 3:
             image = helpers.resize_image(resize_mode, image, width, height)
+        elif paste_to is None and image.size != (width, height):
+            image = helpers.resize_image(0, image, width, height)
         overlays.append(image.convert("RGBA"))
     return overlays
 

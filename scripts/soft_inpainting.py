@@ -7,7 +7,7 @@ shares between all requests.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 import gradio as gr
@@ -37,29 +37,12 @@ from lib_soft_inpainting.settings import (
 )
 from lib_soft_inpainting.ui import build_controls
 from soft_inpainting_webui import api, coexistence, options, xyz
+from soft_inpainting_webui.job import JobState, job_state, start_job
 
 TITLE = "Soft Inpainting"
-JOB_ATTRIBUTE = "soft_inpainting"
 ERROR_INFOTEXT_KEY = "Soft inpainting error"
 OUR_INFOTEXT_KEYS = (ENABLED_INFOTEXT_KEY, *(s.infotext_key for s in SETTINGS), TIMESTEP_INFOTEXT_KEY,
                      ERROR_INFOTEXT_KEY, "Soft inpainting note")
-
-
-@dataclass
-class JobState:
-    """What one job computed: its settings, then the masks and overlays of the current batch."""
-
-    settings: SoftInpaintingSettings
-    timestep_as_noise_level: bool = True
-    masks: list[Any] = field(default_factory=list)
-    overlays: list[Any] = field(default_factory=list)
-    previews: list[Any] = field(default_factory=list)
-
-
-def job_state(p: Any) -> JobState | None:
-    """This job's soft-inpainting state, or None when soft inpainting does not act on it."""
-    state = getattr(p, JOB_ATTRIBUTE, None)
-    return state if isinstance(state, JobState) else None
 
 
 def processing_uses_inpainting(p: Any) -> bool:
@@ -132,7 +115,7 @@ class Script(scripts.Script):
         Invalid settings raise here, before sampling: the host reports the error, the job runs
         without soft inpainting, and the error is written to the infotext.
         """
-        setattr(p, JOB_ATTRIBUTE, None)
+        start_job(p, None)
         args, message = coexistence.take_over_builtin(p, self, args)
         if message:
             print(message)
@@ -151,7 +134,7 @@ class Script(scripts.Script):
         timestep_flag = parsed.timestep_as_noise_level
         if timestep_flag is None:
             timestep_flag = options.timestep_as_noise_level(shared.opts)
-        setattr(p, JOB_ATTRIBUTE, JobState(parsed.settings, timestep_as_noise_level=timestep_flag))
+        start_job(p, JobState(parsed.settings, timestep_as_noise_level=timestep_flag))
 
     def on_mask_blend(self, p: Any, mba: scripts.MaskBlendArgs, *args: Any) -> None:
         """Every step: the soft blend replaces the host's hard one (SPEC §5)."""

@@ -1,0 +1,36 @@
+"""What one job computes, kept on that job (``p.soft_inpainting``), never on the shared Script.
+
+It lives in an importable module rather than in ``scripts/soft_inpainting.py`` because the host
+loads script files without registering them in ``sys.modules``, where a dataclass cannot be built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from lib_soft_inpainting.settings import SoftInpaintingSettings
+
+JOB_ATTRIBUTE = "soft_inpainting"
+
+
+@dataclass
+class JobState:
+    """The job's settings, then the masks and overlays of its current batch."""
+
+    settings: SoftInpaintingSettings
+    timestep_as_noise_level: bool = True
+    masks: list[Any] = field(default_factory=list)
+    overlays: list[Any] = field(default_factory=list)
+    previews: list[Any] = field(default_factory=list)
+
+
+def job_state(p: Any) -> JobState | None:
+    """This job's soft-inpainting state, or None when soft inpainting does not act on it."""
+    state = getattr(p, JOB_ATTRIBUTE, None)
+    return state if isinstance(state, JobState) else None
+
+
+def start_job(p: Any, state: JobState | None) -> None:
+    """Attach (or clear, with None) the state: a job never sees a previous job's results."""
+    setattr(p, JOB_ATTRIBUTE, state)

@@ -1,0 +1,124 @@
+"""Loads the extension into the WebUI stand-in the way the host does, and builds jobs for it.
+
+The host imports ``scripts/soft_inpainting.py`` by path (module name ``soft_inpainting.py``),
+fires the ``on_ui_settings`` and ``on_before_ui`` callbacks, builds the img2img runner's UI (which
+fixes each script's ``args_from``/``args_to``), and runs jobs through ``process_images``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+from fake_model import FakeModel
+from modules import errors, processing, script_callbacks, scripts, shared
+from modules.api import api
+from PIL import Image, ImageDraw
+
+ROOT = Path(__file__).resolve().parents[1]
+HOST = Path(__file__).resolve().parent / "host"
+
+
+def load_by_path(path: Path, name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def photo(size: tuple[int, int] = (64, 64), seed: int = 0) -> Image.Image:
+    """A textured RGB picture (smooth gradients plus noise), so changes are measurable."""
+    w, h = size
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    r = 128 + 100 * np.sin(x / 7.0 + seed)
+    g = 128 + 100 * np.cos(y / 5.0 - seed)
+    b = 128 + 60 * np.sin((x + y) / 9.0) + rng.normal(0, 10, (h, w))
+    return Image.fromarray(np.clip(np.stack([r, g, b], -1), 0, 255).astype(np.uint8))
+
+
+def disc_mask(size: tuple[int, int] = (64, 64), box: tuple[int, int, int, int] = (20, 20, 44, 44)) -> Image.Image:
+    """A white ellipse on black: the host blurs it (``mask_blur``) into a grey transition."""
+    mask = Image.new("L", size, 0)
+    ImageDraw.Draw(mask).ellipse(box, fill=255)
+    return mask
+
+
+@dataclass
+class WebUI:
+    """One started WebUI: the extension module, the X/Y/Z module, and an img2img runner."""
+
+    extension: ModuleType
+    xyz: ModuleType | None
+    runner: scripts.ScriptRunner
+    extra_scripts: list[type] = field(default_factory=list)
+
+    @property
+    def script(self) -> Any:
+        return next(s for s in self.runner.alwayson_scripts if isinstance(s, self.extension.Script))
+
+    def args(self, *values: Any) -> list[Any]:
+        """``script_args`` for a job: position 0, other scripts' UI defaults, then ``values`` for ours
+        (short lists are filled from our UI defaults, as the UI always sends every control)."""
+        script_args = [0] + [c.value for c in self.runner.inputs[1:]]
+        ours = self.script
+        mine = list(values) + script_args[ours.args_from + len(values):ours.args_to]
+        script_args[ours.args_from:ours.args_to] = mine
+        return script_args
+
+    def api_args(self, alwayson_scripts: dict[str, Any]) -> list[Any]:
+        """``script_args`` the API builds from a request's ``alwayson_scripts``."""
+        return api.init_script_args(alwayson_scripts, api.init_default_script_args(self.runner), self.runner)
+
+    def job(self, *, script_args: list[Any] | None = None, init_images: list[Image.Image] | None = None,
+            mask: Image.Image | str | None = "disc", model: FakeModel | None = None,
+            **kwargs: Any) -> processing.StableDiffusionProcessingImg2Img:
+        size = (kwargs.get("width", 64), kwargs.get("height", 64))
+        init_images = init_images if init_images is not None else [photo(size)]
+        if isinstance(mask, str):
+            mask = disc_mask(init_images[0].size)
+        return processing.StableDiffusionProcessingImg2Img(
+            init_images, mask, model=model or FakeModel(), scripts=self.runner,
+            script_args=script_args if script_args is not None else self.args(True), **kwargs)
+
+    def run(self, **kwargs: Any) -> tuple[processing.StableDiffusionProcessingImg2Img, processing.Processed]:
+        p = self.job(**kwargs)
+        return p, processing.process_images(p)
+
+
+def start_webui(*, with_xyz: bool = True, builtin_first: type | None = None,
+                options: dict[str, Any] | None = None, cmd_opts: dict[str, Any] | None = None) -> WebUI:
+    """A fresh host with the extension loaded (and the X/Y/Z script, and optionally another
+    always-on script loaded before ours, such as the built-in extension's)."""
+    shared.reset()
+    for key, value in (cmd_opts or {}).items():
+        setattr(shared.cmd_opts, key, value)
+    errors.reported.clear()
+    script_callbacks.clear()
+    scripts.scripts_data.clear()
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+
+    xyz = None
+    if with_xyz:
+        xyz = load_by_path(HOST / "xyz_grid.py", "xyz_grid.py")
+        scripts.scripts_data.append(scripts.ScriptClassData(xyz.Script, str(HOST / "xyz_grid.py"), str(HOST), xyz))
+    extension = load_by_path(ROOT / "scripts" / "soft_inpainting.py", "soft_inpainting.py")
+    scripts.scripts_data.append(scripts.ScriptClassData(extension.Script, "soft_inpainting.py", str(ROOT),
+                                                        extension))
+    for callback in script_callbacks.callbacks_ui_settings:
+        callback()
+    for key, value in (options or {}).items():
+        setattr(shared.opts, key, value)
+    for callback in script_callbacks.callbacks_before_ui:
+        callback()
+
+    runner = scripts.ScriptRunner()
+    runner.initialize_scripts([c for c in (builtin_first, extension.Script) if c is not None])
+    runner.setup_ui()
+    return WebUI(extension=extension, xyz=xyz, runner=runner)
