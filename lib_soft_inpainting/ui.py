@@ -92,6 +92,16 @@ def preset_name(values: tuple[float, ...]) -> str:
     return CUSTOM_PRESET
 
 
+def preset_updates(name: str) -> list[dict[str, Any]]:
+    """The six slider updates for a preset; "Custom" (or an unknown name) leaves them alone."""
+    import gradio as gr
+
+    preset = PRESETS.get(name)
+    if preset is None:
+        return [gr.update() for _ in SETTINGS]
+    return [gr.update(value=v) for v in preset.values()]
+
+
 def build_controls(accordion_cls: Callable[..., Any], defaults: SoftInpaintingSettings,
                    enabled_default: bool = False, timestep_default: bool = True) -> Controls:
     """Build the accordion with the six sliders inside the current gradio Blocks context."""
@@ -115,11 +125,5 @@ def build_controls(accordion_cls: Callable[..., Any], defaults: SoftInpaintingSe
         with gr.Accordion("Help", open=False):
             gr.Markdown(HELP)
 
-    def apply_preset(name: str) -> list[Any]:
-        preset_values = PRESETS.get(name)
-        if preset_values is None:
-            return [gr.update() for _ in sliders]
-        return [gr.update(value=v) for v in preset_values.values()]
-
-    preset.change(fn=apply_preset, inputs=[preset], outputs=sliders, show_progress=False)
+    preset.change(fn=preset_updates, inputs=[preset], outputs=sliders, show_progress=False)
     return Controls(enabled=enabled, sliders=sliders, timestep=timestep, preset=preset)

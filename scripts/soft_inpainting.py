@@ -109,6 +109,14 @@ class Script(scripts.Script):
 
     # -- hooks, in the host's call order ---------------------------------------------------------
 
+    def before_process(self, p: Any, *args: Any) -> None:
+        """Before any script's ``process``: if the built-in extension is enabled on this job too,
+        switch it off for the job and act alone (with its settings when ours are off)."""
+        start_job(p, None)
+        message = coexistence.take_over_builtin(p, self)
+        if message:
+            print(message)
+
     def process(self, p: Any, *args: Any) -> None:
         """Validate once, switch off mask rounding, record the infotext (SPEC §4).
 
@@ -116,9 +124,6 @@ class Script(scripts.Script):
         without soft inpainting, and the error is written to the infotext.
         """
         start_job(p, None)
-        args, message = coexistence.take_over_builtin(p, self, args)
-        if message:
-            print(message)
         try:
             parsed = _parse_with_overrides(p, args)
         except SettingsError as error:
@@ -192,7 +197,11 @@ class Script(scripts.Script):
             s = state.settings
             label = (f"Soft inpainting adaptive mask (threshold {s.composite_difference_threshold:g}, "
                      f"contrast {s.composite_difference_contrast:g}): white = generated")
-            processed.images.extend(pictures.labelled_mask_preview(mask, label) for mask in state.previews)
+            for mask in state.previews:
+                processed.images.append(pictures.labelled_mask_preview(mask, label))
+                # Keep images and infotexts aligned, so the gallery shows the right parameters.
+                if getattr(processed, "infotexts", None):
+                    processed.infotexts.append(processed.infotexts[0])
         state.previews = []
 
 

@@ -9,7 +9,6 @@ enabled flag in the job's ``script_args`` copy. The console says so once per job
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 HOW_TO_DISABLE = ("To keep one accordion, disable the built-in 'soft-inpainting' in Extensions > "
@@ -40,11 +39,12 @@ def _args_of(p: Any, script: Any) -> list[Any]:
     return list(args[start:end])
 
 
-def take_over_builtin(p: Any, ours: Any, our_args: Sequence[Any]) -> tuple[Sequence[Any], str | None]:
-    """Resolve a job where the built-in may be enabled: returns (args to use, console message).
+def take_over_builtin(p: Any, ours: Any) -> str | None:
+    """Resolve a job where the built-in may be enabled; returns the console message, if any.
 
-    When the built-in is enabled its arguments are used, and its enabled flag is turned off in
-    this job's ``script_args`` so it does nothing; ours then acts alone.
+    Runs in ``before_process``, before any script's ``process``. When the built-in is enabled, its
+    enabled flag is turned off in this job's ``script_args`` so none of its hooks act; when ours is
+    off, the built-in's seven arguments are copied into ours, so this extension acts with them.
     """
     for script in builtin_scripts(p, ours):
         builtin_args = _args_of(p, script)
@@ -52,15 +52,16 @@ def take_over_builtin(p: Any, ours: Any, our_args: Sequence[Any]) -> tuple[Seque
             continue
         args = list(p.script_args)
         args[script.args_from] = False
+        ours_enabled = _truthy(args[ours.args_from]) if ours.args_to > ours.args_from else False
+        if not ours_enabled:
+            count = min(len(builtin_args), ours.args_to - ours.args_from)
+            args[ours.args_from:ours.args_from + count] = builtin_args[:count]
         p.script_args = type(p.script_args)(args) if isinstance(p.script_args, tuple | list) else args
-        ours_enabled = bool(our_args) and _truthy(our_args[0])
-        chosen = our_args if ours_enabled else builtin_args
         which = "this extension's settings" if ours_enabled else "the built-in's settings"
-        message = (f"Soft inpainting: both this extension and the WebUI's built-in soft-inpainting were "
-                   f"asked to act on this job; this extension acts alone, with {which}, and the built-in "
-                   f"is skipped. {HOW_TO_DISABLE}")
-        return chosen, message
-    return our_args, None
+        return (f"Soft inpainting: both this extension and the WebUI's built-in soft-inpainting were "
+                f"asked to act on this job; this extension acts alone, with {which}, and the built-in "
+                f"is skipped. {HOW_TO_DISABLE}")
+    return None
 
 
 def _truthy(value: Any) -> bool:

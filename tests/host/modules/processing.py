@@ -1,7 +1,7 @@
 """``modules.processing``: an img2img inpaint job from ``process`` to the overlay paste.
 
-``process_images`` follows ``process_images_inner`` of the host in the order the extension sees:
-``scripts.process`` → ``p.init`` (mask rounding, blur, "only masked" crop, overlays, init latents,
+``process_images`` follows the host's ``process_images`` and ``process_images_inner`` in the order
+the extension sees: ``scripts.before_process`` → ``scripts.process`` → ``p.init`` (mask rounding, blur, "only masked" crop, overlays, init latents,
 latent mask, inpainting conditioning) → per batch: sampling with ``on_mask_blend`` every step and a
 final blend → ``scripts.post_sample`` → decode (unless ``already_decoded``) → per image:
 ``scripts.postprocess_maskoverlay`` → ``apply_overlay`` (skipped without an overlay) → the host's
@@ -254,6 +254,7 @@ class StableDiffusionProcessingImg2Img:
 
 def process_images(p: StableDiffusionProcessingImg2Img) -> Processed:
     if p.scripts is not None:
+        p.scripts.before_process(p)
         p.scripts.process(p)
     p.init()
     output_images: list[Image.Image] = []

@@ -63,6 +63,9 @@ class Script:
     def show(self, is_img2img):
         return True
 
+    def before_process(self, p, *args):
+        pass
+
     def process(self, p, *args):
         pass
 
@@ -122,6 +125,9 @@ class ScriptRunner:
                 getattr(script, hook)(p, *hook_args, *script_args)
             except Exception:
                 errors.report(f"Error running {hook}: {script.filename}", exc_info=True)
+
+    def before_process(self, p):
+        self._run("before_process", p)
 
     def process(self, p):
         self._run("process", p)
