@@ -5,10 +5,12 @@ living beside the built-in extension. All through the WebUI stand-in (``tests/ho
 from __future__ import annotations
 
 import math
+import typing
 
 import gradio as gr
 import numpy as np
 import pytest
+import torch
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from modules import errors, infotext_utils, processing, script_callbacks, scripts, shared
@@ -77,7 +79,7 @@ def test_script_module_re_exports_the_public_names(webui) -> None:
 # --- infotext and paste-back ------------------------------------------------------------------------------
 
 def test_enabled_job_writes_the_seven_infotext_keys(webui) -> None:
-    p, processed = _run_with(webui, webui.args(True, 0.3, 1.25, 8, 0.5, 2.25, 1.5))
+    _, processed = _run_with(webui, webui.args(True, 0.3, 1.25, 8, 0.5, 2.25, 1.5))
     params = infotext_utils.parse_generation_parameters(processed.infotexts[0])
     assert [params[k] for k in KEYS] == ["True", "0.3", "1.25", "8", "0.5", "2.25", "1.5"]
     assert "Soft inpainting note" not in params and "Soft inpainting error" not in params
@@ -91,7 +93,8 @@ def _paste(webui, text):
 
 BUILTIN_INFOTEXT = ("Steps: 20, Sampler: Euler a, Seed: 1, Size: 512x512, Denoising strength: 0.75, "
                     "Mask blur: 32, Soft inpainting enabled: True, Soft inpainting schedule bias: 0.2, "
-                    "Soft inpainting preservation strength: 0.05, Soft inpainting transition contrast boost: 1, "
+                    "Soft inpainting preservation strength: 0.05, "
+                    "Soft inpainting transition contrast boost: 1, "
                     "Soft inpainting mask influence: 0, Soft inpainting difference threshold: 1.25, "
                     "Soft inpainting difference contrast: 1.25")
 
@@ -196,10 +199,10 @@ def test_settings_route_describes_names_ranges_defaults_and_order(webui) -> None
                                       "inpaint_detail_preservation", "composite_mask_influence",
                                       "composite_difference_threshold", "composite_difference_contrast"]
     by_name = {s["name"]: s for s in body["settings"]}
-    for name, (label, key, minimum, maximum, step, default) in zip(body["args_order"][1:7], SLIDERS, strict=True):
+    for name, row in zip(body["args_order"][1:7], SLIDERS, strict=True):
         s = by_name[name]
-        assert (s["label"], s["infotext_key"], s["minimum"], s["maximum"], s["step"], s["default"], s["type"]) \
-            == (label, key, minimum, maximum, step, default, "number")
+        described = (s["label"], s["infotext_key"], s["minimum"], s["maximum"], s["step"], s["default"])
+        assert described == row and s["type"] == "number"
     assert by_name["enabled"]["type"] == "boolean" and by_name["enabled"]["position"] == 0
 
 
@@ -255,7 +258,8 @@ def test_presets_move_the_sliders_and_never_reach_the_infotext(webui) -> None:
     assert all(u == gr.update() for u in preset_updates("Custom"))
     assert set(PRESETS) >= {"Default", "Seamless blend"}
     p, _ = _run_with(webui, webui.args(True, 0.2, 0.05, 1, 0, 1.25, 1.25))
-    assert not any("preset" in k.lower() or "Seamless" in str(v) for k, v in p.extra_generation_params.items())
+    recorded = p.extra_generation_params.items()
+    assert not any("preset" in k.lower() or "Seamless" in str(v) for k, v in recorded)
 
 
 def test_mask_preview_is_added_when_the_host_returns_masks(webui) -> None:
@@ -278,7 +282,7 @@ def test_mask_preview_is_added_when_the_host_returns_masks(webui) -> None:
 class BuiltinStandIn(scripts.Script):
     """The built-in extension's surface: same title, same seven args; it records whether it acted."""
 
-    acted: list[str] = []
+    acted: typing.ClassVar[list[str]] = []
 
     def title(self):
         return "Soft Inpainting"
@@ -317,3 +321,19 @@ def test_with_only_ours_enabled_the_builtin_stays_quiet() -> None:
     p, _ = _run_with(webui, webui.args(True, 3))
     assert BuiltinStandIn.acted == []
     assert p.extra_generation_params["Soft inpainting schedule bias"] == 3
+
+
+# --- command-line options ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("choice", "expected"), [("auto", "meta"), ("cpu", "cpu"), (None, "meta")])
+def test_post_sample_device_follows_the_command_line(choice, expected) -> None:
+    webui = start_webui(cmd_opts={} if choice is None else {"soft_inpainting_device": choice})
+    assert str(webui.extension._post_sample_device(torch.empty(1, device="meta"))) == expected
+
+
+def test_cuda_requested_without_cuda_falls_back_to_the_cpu(monkeypatch) -> None:
+    webui = start_webui(cmd_opts={"soft_inpainting_device": "cuda"})
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert webui.extension._post_sample_device(torch.empty(1)) == "cpu"
+    _, processed = _run_with(webui, webui.args(True))
+    assert errors.reported == [] and len(processed.images) == 1

@@ -42,7 +42,8 @@ def photo(size: tuple[int, int] = (64, 64), seed: int = 0) -> Image.Image:
     return Image.fromarray(np.clip(np.stack([r, g, b], -1), 0, 255).astype(np.uint8))
 
 
-def disc_mask(size: tuple[int, int] = (64, 64), box: tuple[int, int, int, int] = (20, 20, 44, 44)) -> Image.Image:
+def disc_mask(size: tuple[int, int] = (64, 64), box: tuple[int, int, int, int] = (20, 20, 44, 44)
+              ) -> Image.Image:
     """A white ellipse on black: the host blurs it (``mask_blur``) into a grey transition."""
     mask = Image.new("L", size, 0)
     ImageDraw.Draw(mask).ellipse(box, fill=255)
@@ -107,7 +108,8 @@ def start_webui(*, with_xyz: bool = True, builtin_first: type | None = None,
     xyz = None
     if with_xyz:
         xyz = load_by_path(HOST / "xyz_grid.py", "xyz_grid.py")
-        scripts.scripts_data.append(scripts.ScriptClassData(xyz.Script, str(HOST / "xyz_grid.py"), str(HOST), xyz))
+        path = str(HOST / "xyz_grid.py")
+        scripts.scripts_data.append(scripts.ScriptClassData(xyz.Script, path, str(HOST), xyz))
     extension = load_by_path(ROOT / "scripts" / "soft_inpainting.py", "soft_inpainting.py")
     scripts.scripts_data.append(scripts.ScriptClassData(extension.Script, "soft_inpainting.py", str(ROOT),
                                                         extension))

@@ -1,12 +1,13 @@
-"""``modules.processing``: an img2img inpaint job from ``process`` to the overlay paste.
+"""``modules.processing``: an img2img inpaint job from ``before_process`` to the overlay paste.
 
 ``process_images`` follows the host's ``process_images`` and ``process_images_inner`` in the order
-the extension sees: ``scripts.before_process`` → ``scripts.process`` → ``p.init`` (mask rounding, blur, "only masked" crop, overlays, init latents,
-latent mask, inpainting conditioning) → per batch: sampling with ``on_mask_blend`` every step and a
-final blend → ``scripts.post_sample`` → decode (unless ``already_decoded``) → per image:
-``scripts.postprocess_maskoverlay`` → ``apply_overlay`` (skipped without an overlay) → the host's
-mask outputs → ``scripts.postprocess``. The only liberty: the mask blur uses PIL's Gaussian blur
-instead of OpenCV's (the extension never sees the difference).
+the extension sees: ``scripts.before_process`` → ``scripts.process`` → ``p.init`` (mask rounding,
+blur, "only masked" crop, overlays, init latents, latent mask, inpainting conditioning) → per
+batch: sampling with ``on_mask_blend`` every step and a final blend → ``scripts.post_sample`` →
+decode (unless ``already_decoded``) → per image: ``scripts.postprocess_maskoverlay`` →
+``apply_overlay`` (skipped without an overlay) → the host's mask outputs → ``scripts.postprocess``.
+The only liberty: the mask blur uses PIL's Gaussian blur instead of OpenCV's (the extension never
+sees the difference).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from PIL import Image, ImageFilter, ImageOps
 from . import images, scripts, sd_samplers, shared
 
 
-def uncrop(image: Image.Image, dest_size: tuple[int, int], paste_loc: tuple[int, int, int, int]) -> Image.Image:
+def uncrop(image: Image.Image, dest_size: tuple[int, int], paste_loc: tuple[int, int, int, int]
+           ) -> Image.Image:
     x, y, w, h = paste_loc
     base_image = Image.new("RGBA", dest_size)
     image = images.resize_image(1, image, w, h)
@@ -165,7 +167,8 @@ class StableDiffusionProcessingImg2Img:
                 self.mask_for_overlay = image_mask
                 mask = image_mask.convert("L")
                 crop_region = get_crop_region(mask, self.inpaint_full_res_padding)
-                crop_region = expand_crop_region(crop_region, self.width, self.height, mask.width, mask.height)
+                crop_region = expand_crop_region(crop_region, self.width, self.height, mask.width,
+                                                 mask.height)
                 x1, y1, x2, y2 = crop_region
                 image_mask = images.resize_image(2, mask.crop(crop_region), self.width, self.height)
                 self.paste_to = (x1, y1, x2 - x1, y2 - y1)
@@ -202,7 +205,8 @@ class StableDiffusionProcessingImg2Img:
             self.batch_size = len(imgs)
             batch_images = np.array(imgs)
         else:
-            raise RuntimeError(f"bad number of images passed: {len(imgs)}; expecting {self.batch_size} or less")
+            raise RuntimeError(f"bad number of images passed: {len(imgs)}; "
+                               f"expecting {self.batch_size} or less")
 
         image = torch.from_numpy(batch_images)
         self.init_latent = self.sd_model.encode(image)
@@ -210,7 +214,8 @@ class StableDiffusionProcessingImg2Img:
             self.init_latent = F.interpolate(self.init_latent, size=(self.height // 8, self.width // 8),
                                              mode="bilinear")
         if image_mask is not None:
-            latmask = latent_mask.convert("RGB").resize((self.init_latent.shape[3], self.init_latent.shape[2]))
+            latent_size = (self.init_latent.shape[3], self.init_latent.shape[2])
+            latmask = latent_mask.convert("RGB").resize(latent_size)
             latmask = np.moveaxis(np.array(latmask, dtype=np.float32), 2, 0)[0] / 255
             if self.mask_round:
                 latmask = np.around(latmask)
@@ -219,7 +224,8 @@ class StableDiffusionProcessingImg2Img:
             self.nmask = torch.asarray(latmask)
         self.image_conditioning = self._image_conditioning(image * 2 - 1, image_mask)
 
-    def _image_conditioning(self, source: torch.Tensor, image_mask: Image.Image | None) -> torch.Tensor | None:
+    def _image_conditioning(self, source: torch.Tensor, image_mask: Image.Image | None
+                            ) -> torch.Tensor | None:
         """Inpainting models get the mask (rounded unless ``mask_round`` is off) and the masked picture."""
         if self.sd_model.conditioning_key != "hybrid":
             return None
@@ -237,8 +243,8 @@ class StableDiffusionProcessingImg2Img:
         return torch.cat([cond_mask.expand(cond_latent.shape[0], -1, -1, -1), cond_latent], 1)
 
     def sample(self, seeds: list[int]) -> torch.Tensor:
-        noise = torch.stack([torch.randn(self.init_latent.shape[1:], generator=torch.Generator().manual_seed(s))
-                             for s in seeds])
+        shape = self.init_latent.shape[1:]
+        noise = torch.stack([torch.randn(shape, generator=torch.Generator().manual_seed(s)) for s in seeds])
         samples = self.sampler.sample_img2img(self, self.init_latent, noise)
         if self.mask is not None:
             blended = samples * self.nmask + self.init_latent * self.mask
