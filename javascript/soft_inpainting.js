@@ -42,6 +42,9 @@
             'found to blend best. The preset name is not stored in the image.',
         'Seamless blend': 'Schedule bias 0.2, preservation strength 0.05, contrast boost 1, ' +
             'difference threshold 1.25, difference contrast 1.25.',
+        'DDIM/PLMS/UniPC: apply the schedule to the noise level, not the timestep': 'These samplers ' +
+            'report a timestep (0-999), not a noise level. On: it is converted first, so they blend like ' +
+            'Euler. Off: the soft mask acts almost like a hard one.',
     };
     // Labels other extensions use too: their hints are set on our own controls only, never globally.
     var SCOPED_ONLY = {'Preset': true};
@@ -54,6 +57,8 @@
         'soft_inpaint_composite_mask_influence': 'Mask influence',
         'soft_inpaint_composite_difference_threshold': 'Difference threshold',
         'soft_inpaint_composite_difference_contrast': 'Difference contrast',
+        'soft_inpaint_timestep_as_noise_level':
+            'DDIM/PLMS/UniPC: apply the schedule to the noise level, not the timestep',
     };
 
     function translate(text) {
@@ -120,10 +125,15 @@
         return NaN;
     }
 
+    /** Tell gradio an input changed: the WebUI's updateInput() when the page has it (gradio's components
+     * listen for `input`), else the same bubbling event by hand. */
     function fireInput(input) {
-        var EventCtor = (input.ownerDocument && input.ownerDocument.defaultView &&
-            input.ownerDocument.defaultView.Event) || root.Event;
-        input.dispatchEvent(new EventCtor('input', {bubbles: true}));
+        var win = (input.ownerDocument && input.ownerDocument.defaultView) || root;
+        if (win && typeof win.updateInput === 'function') {
+            win.updateInput(input);
+            return;
+        }
+        input.dispatchEvent(new win.Event('input', {bubbles: true}));
     }
 
     /** Set the Mask blur slider and fire `input` so gradio takes the new value. True when it was set. */

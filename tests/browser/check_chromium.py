@@ -1,9 +1,14 @@
 """Check javascript/soft_inpainting.js in a real headless Chromium, and take the README screenshot.
 
-Chromium opens tests/browser/page.html, which loads a stand-in of the WebUI's page API, the real
-extension script and markup shaped like gradio 3.41's; the page runs its checks and writes the
-result into ``#soft-inpaint-check``, read back here from ``--dump-dom``. Console messages are read
-from Chromium's log too: the extension logs nothing, so any message there is a failure.
+Two pages, the same checks (tests/browser/checks.js), which drive the page as a user would:
+
+* ``page.html`` (scenarios ``check`` and ``empty``): a local file with markup shaped like gradio 3.41's.
+* the ``gradio`` scenario: gradio 3.41 itself serving the accordion that ``lib_soft_inpainting/ui.py``
+  builds (tests/browser/gradio_page.py); here the checks also see what gradio received.
+
+The page writes its verdict into ``#soft-inpaint-check``, read back here from ``--dump-dom``.
+Console messages come from Chromium's log too: the extension logs nothing, so any message there is a
+failure.
 
     python tests/browser/check_chromium.py                  # the checks
     python tests/browser/check_chromium.py --screenshot docs/ui_screenshot.png
@@ -42,11 +47,15 @@ BASE_FLAGS = (
     "--disable-extensions",
     "--hide-scrollbars",
     "--force-device-scale-factor=1",
+    # Every host name but the local server fails at once: nothing is looked up or fetched outside.
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
 )
-# The page's checks run 300 ms after load; virtual time lets Chromium skip the wait.
-VIRTUAL_TIME_MS = 3000
+# The checks start 300 ms after load and wait about 0.7 s in all; virtual time lets Chromium skip the
+# waits (it does not advance while the page's files are still loading).
+VIRTUAL_TIME_MS = 4000
 TIMEOUT_S = 90
 SCREENSHOT_SIZE = (800, 640)
+SCENARIOS = ("check", "empty", "gradio")
 _RESULT = re.compile(r'<pre id="soft-inpaint-check"[^>]*>(.*?)</pre>', re.S)
 _CONSOLE = re.compile(r":CONSOLE[:(]")
 
@@ -106,35 +115,57 @@ def console_lines(stderr: str) -> list[str]:
 
 
 def parse_result(scenario: str, dom: str, stderr: str) -> ScenarioResult:
-    """Read the page's verdict out of the dumped DOM."""
+    """Read the page's verdict out of the dumped DOM (the last such element: a page that inlines its
+    scripts may quote the element's tag in their text)."""
     console = console_lines(stderr)
-    match = _RESULT.search(dom)
-    if not match or not match.group(1).strip():
+    texts = [text for text in _RESULT.findall(dom) if text.strip()]
+    if not texts:
         return ScenarioResult(scenario, False, console=console,
                               problem="the page wrote no result (did the script load?)")
-    data = json.loads(html.unescape(match.group(1)))
+    try:
+        data = json.loads(html.unescape(texts[-1]))
+    except json.JSONDecodeError as error:
+        return ScenarioResult(scenario, False, console=console, problem=f"unreadable result: {error}")
     return ScenarioResult(scenario, bool(data.get("ok")), list(data.get("checks", [])),
                           list(data.get("errors", [])), console)
 
 
-def run_scenario(binary: str, scenario: str) -> ScenarioResult:
+def check_url(binary: str, scenario: str, url: str) -> ScenarioResult:
+    """Open ``url``, let its checks run, and read their verdict and the console."""
     done = run_chromium(binary, "--enable-logging=stderr", "--v=0",
-                        f"--virtual-time-budget={VIRTUAL_TIME_MS}", "--dump-dom", page_url(scenario))
+                        f"--virtual-time-budget={VIRTUAL_TIME_MS}", "--dump-dom", url)
     result = parse_result(scenario, done.stdout, done.stderr)
     if done.returncode != 0:
         result.problem = (result.problem + f" chromium exited with {done.returncode}").strip()
     return result
 
 
-def take_screenshot(binary: str, out: Path, size: tuple[int, int] = SCREENSHOT_SIZE) -> Path:
-    """The page with soft inpainting on and Mask blur 4: the hint and its button show."""
+def run_scenario(binary: str, scenario: str) -> ScenarioResult:
+    """``check`` or ``empty`` on page.html; ``gradio`` on a real gradio page, served for the run."""
+    if scenario != "gradio":
+        return check_url(binary, scenario, page_url(scenario))
+    import gradio_page
+
+    with gradio_page.serve() as url:
+        return check_url(binary, scenario, url)
+
+
+def screenshot_url(url: str, binary: str, out: Path, size: tuple[int, int]) -> Path:
     out = Path(out).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     done = run_chromium(binary, f"--virtual-time-budget={VIRTUAL_TIME_MS}",
-                        f"--window-size={size[0]},{size[1]}", f"--screenshot={out}", page_url("screenshot"))
+                        f"--window-size={size[0]},{size[1]}", f"--screenshot={out}", url)
     if done.returncode != 0 or not out.is_file():
         raise RuntimeError(f"chromium made no screenshot (exit {done.returncode}): {done.stderr[-2000:]}")
     return out
+
+
+def take_screenshot(binary: str, out: Path, size: tuple[int, int] = SCREENSHOT_SIZE) -> Path:
+    """The real gradio page in its dark theme, soft inpainting on and Mask blur 4: the hint shows."""
+    import gradio_page
+
+    with gradio_page.serve() as url:
+        return screenshot_url(url + "?__theme=dark&scenario=screenshot", binary, out, size)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -146,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         print("chromium not found: install it (Debian: apt-get install chromium) "
               "or set SOFT_INPAINTING_CHROMIUM")
         return 2
-    results = [run_scenario(binary, scenario) for scenario in ("check", "empty")]
+    results = [run_scenario(binary, scenario) for scenario in SCENARIOS]
     for result in results:
         print(result.describe())
     if args.screenshot:

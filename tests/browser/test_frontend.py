@@ -1,5 +1,8 @@
 """The front end (javascript/soft_inpainting.js): in step with the settings table, its node tests,
-and the check in a real headless Chromium. The last two skip when node + jsdom or Chromium are absent.
+and the checks in a real headless Chromium, on gradio-shaped markup and on gradio 3.41 itself.
+
+The node tests skip when node or jsdom is missing (``cd tests/js && npm ci`` installs jsdom), the
+Chromium checks when no Chromium is installed (Debian: ``apt-get install chromium``).
 """
 
 from __future__ import annotations
@@ -13,28 +16,34 @@ import check_chromium
 import pytest
 from PIL import Image
 
-from lib_soft_inpainting.settings import ELEM_ID_PREFIX, ENABLED_LABEL, SETTINGS
+from lib_soft_inpainting.settings import ELEM_ID_PREFIX, ENABLED_LABEL, SETTINGS, TIMESTEP_LABEL
 from lib_soft_inpainting.ui import PRESET_LABEL, PRESETS
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "javascript" / "soft_inpainting.js"
 JS_TESTS = ROOT / "tests" / "js"
 FIXTURE = JS_TESTS / "gradio_fixture.js"
+SCREENSHOT = ROOT / "docs" / "ui_screenshot.png"
+# Every control the accordion holds, by element id, with its label.
+CONTROLS = {
+    f"{ELEM_ID_PREFIX}preset": PRESET_LABEL,
+    **{spec.elem_id: spec.label for spec in SETTINGS},
+    f"{ELEM_ID_PREFIX}timestep_as_noise_level": TIMESTEP_LABEL,
+}
 
 
 def _js_string_pairs(text: str) -> dict[str, str]:
-    """`'key': 'value'` pairs written on one line in a JS object literal."""
+    """`'key': 'value'` pairs of a JS object literal (the value may start on the next line)."""
     return dict(re.findall(r"'([^']+)':\s*'([^']+)'", text))
 
 
-def test_script_knows_every_control_of_the_settings_table() -> None:
+def test_script_has_a_hover_hint_for_every_control() -> None:
     text = SCRIPT.read_text(encoding="utf-8")
     pairs = _js_string_pairs(text)
     assert f"'{ELEM_ID_PREFIX}enabled'" in text
-    assert pairs[f"{ELEM_ID_PREFIX}preset"] == PRESET_LABEL
-    for spec in SETTINGS:
-        assert pairs.get(spec.elem_id) == spec.label, spec.name
-    for label in [ENABLED_LABEL, PRESET_LABEL, *(spec.label for spec in SETTINGS)]:
+    for elem_id, label in CONTROLS.items():
+        assert pairs.get(elem_id) == label, elem_id
+    for label in [ENABLED_LABEL, *CONTROLS.values()]:
         assert re.search(rf"^\s*'{re.escape(label)}': '", text, re.M), f"no hover hint for {label!r}"
     assert "Seamless blend" in PRESETS and re.search(r"^\s*'Seamless blend': '", text, re.M)
 
@@ -58,6 +67,8 @@ def test_fixture_mirrors_the_settings_table() -> None:
                f"{spec.default:g},")
         assert row in flat, row
         assert spec.help in flat, spec.name
+    assert f"var TIMESTEP_LABEL = '{TIMESTEP_LABEL}';" in flat
+    assert f'id="{ELEM_ID_PREFIX}timestep_as_noise_level"' in flat
 
 
 def _node() -> str | None:
@@ -77,15 +88,21 @@ def test_node_suite_passes() -> None:
 
 
 CHROMIUM = check_chromium.find_chromium()
-needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None, reason="chromium is not installed (Debian: apt-get install chromium)")
 
 
 @needs_chromium
-@pytest.mark.parametrize("scenario", ["check", "empty"])
+@pytest.mark.parametrize("scenario", check_chromium.SCENARIOS)
 def test_real_chromium(scenario: str) -> None:
+    """``check``: gradio-shaped markup; ``empty``: a page without our controls; ``gradio``: gradio 3.41
+    serving the accordion built by lib_soft_inpainting/ui.py."""
     result = check_chromium.run_scenario(CHROMIUM, scenario)
     assert result.passed, result.describe()
     assert result.checks, "the page ran no check"
+    if scenario == "gradio":
+        names = {check["name"] for check in result.checks}
+        assert {"gradio took Mask blur 32", "gradio took soft inpainting off"} <= names
 
 
 @needs_chromium
@@ -96,6 +113,15 @@ def test_screenshot_is_made(tmp_path: Path) -> None:
         assert image.size == (640, 480)
         low, high = image.convert("L").getextrema()
         assert high - low > 50, "a blank page"
+        # The hint's accent border (gradio's orange) is on the picture.
+        pixels = image.convert("RGB").getdata()
+        assert any(r > 200 and 90 < g < 160 and b < 80 for r, g, b in pixels), "no hint on the picture"
+
+
+def test_readme_screenshot_is_there() -> None:
+    with Image.open(SCREENSHOT) as image:
+        assert image.format == "PNG"
+        assert image.size == check_chromium.SCREENSHOT_SIZE
 
 
 def test_parse_result_reports_a_missing_verdict_and_console_lines() -> None:
@@ -108,3 +134,7 @@ def test_parse_result_reports_a_missing_verdict_and_console_lines() -> None:
            '"detail":""}],"errors":[]}</pre>')
     assert check_chromium.parse_result("check", dom, "").passed
     assert not check_chromium.parse_result("check", dom, stderr).passed
+    quoted = '<script>// writes into <pre id="soft-inpaint-check"> later</pre></script>'
+    assert check_chromium.parse_result("gradio", quoted + dom, "").passed, "the last element counts"
+    broken = check_chromium.parse_result("check", '<pre id="soft-inpaint-check">{"ok": tr</pre>', "")
+    assert not broken.passed and "unreadable" in broken.problem

@@ -26,6 +26,7 @@
         ['composite_difference_contrast', 'Difference contrast', 0, 8, 0.25, 2,
             'How sharp the step is between kept and regenerated regions. Low values may ghost.'],
     ];
+    var TIMESTEP_LABEL = 'DDIM/PLMS/UniPC: apply the schedule to the noise level, not the timestep';
     var INTRO = 'Soft inpainting lets a grey, blurred mask mean opacity: black keeps the original, white ' +
         'regenerates, grey blends. <strong>High <em>Mask blur</em> values are recommended.</strong>';
 
@@ -75,13 +76,22 @@
                 '</div></div></div></label></div>';
             SLIDERS.forEach(function(row, i) {
                 if (row[0] === 'composite_mask_influence') {
-                    html += '<div class="block padded hide-container"><div class="prose" data-testid="markdown">' +
-                        '<h3>Pixel composite</h3></div></div>';
+                    // A Markdown block between two sliders ends one form and starts the next.
+                    html += '</div><div class="block padded hide-container"><div class="prose" ' +
+                        'data-testid="markdown"><h3>Pixel composite</h3></div></div><div class="form">';
                 }
                 html += slider('soft_inpaint_' + row[0], row[1], row[2], row[3], row[4], row[5], 'range_id_' + (i + 1),
                     row[6]);
             });
-            html += '</div></div></div></div></div></div>';
+            // The timestep checkbox closes the second form; a folded Help accordion (with its own
+            // label-wrap) follows.
+            html += '<div id="soft_inpaint_timestep_as_noise_level" class="block padded"><label>' +
+                '<input type="checkbox" name="test" data-testid="checkbox" checked> ' +
+                '<span class="ml-2">' + TIMESTEP_LABEL + '</span></label></div></div>' +
+                '<div class="block padded"><div class="label-wrap"><span>Help</span> ' +
+                '<span class="icon">&#9660;</span></div><div style="display: none;">' +
+                '<div class="prose" data-testid="markdown"><h3>Denoising</h3></div></div></div>';
+            html += '</div></div></div></div></div>';
         }
         html += '</div></div></div></div></gradio-app>';
         return html;
@@ -93,5 +103,5 @@
         return doc.querySelector('gradio-app');
     }
 
-    root.softInpaintFixture = {markup: markup, mount: mount, SLIDERS: SLIDERS};
+    root.softInpaintFixture = {markup: markup, mount: mount, SLIDERS: SLIDERS, TIMESTEP_LABEL: TIMESTEP_LABEL};
 })(typeof window !== 'undefined' ? window : this);

@@ -21,8 +21,9 @@ const SHIM = fs.readFileSync(path.join(__dirname, 'webui_shim.js'), 'utf8');
 const FIXTURE = fs.readFileSync(path.join(__dirname, 'gradio_fixture.js'), 'utf8');
 const ui = require(SOURCE_PATH);
 
+const TIMESTEP_LABEL = 'DDIM/PLMS/UniPC: apply the schedule to the noise level, not the timestep';
 const LABELS = ['Soft inpainting', 'Schedule bias', 'Preservation strength', 'Transition contrast boost',
-    'Mask influence', 'Difference threshold', 'Difference contrast', 'Preset'];
+    'Mask influence', 'Difference threshold', 'Difference contrast', 'Preset', TIMESTEP_LABEL];
 
 /** A jsdom window whose console output is collected; nothing is loaded into it yet. */
 function newWindow() {
@@ -155,6 +156,21 @@ test('the button sets mask blur to 32, fires input events gradio listens to, and
     assert.equal(isShown(doc), false);
 });
 
+test('setMaskBlur notifies gradio through the page\'s updateInput() when the page has one', () => {
+    const page = newWindow();
+    const win = page.window;
+    win.eval(FIXTURE);
+    win.softInpaintFixture.mount(win.document, {enabled: true, maskBlur: 4});
+    const notified = [];
+    win.updateInput = (target) => {
+        notified.push([target.type, target.value]);
+        target.dispatchEvent(new win.Event('input', {bubbles: true}));
+    };
+    assert.equal(ui.setMaskBlur(win.document, 32), true);
+    assert.deepEqual(notified, [['number', '32'], ['range', '32']]);
+    assert.deepEqual(page.consoleErrors, []);
+});
+
 test('readMaskBlur, isEnabled and setMaskBlur read the gradio markup and cope with gaps', () => {
     const doc = fixtureDocument({enabled: true, maskBlur: 12});
     assert.equal(ui.readMaskBlur(doc), 12);
@@ -192,14 +208,25 @@ test('registerTitles adds our label hints without overwriting others or taking g
 
 test('applyTitles puts a hover hint on every control of ours', () => {
     const doc = fixtureDocument({enabled: true, maskBlur: 4});
-    assert.equal(ui.applyTitles(doc), 8);
+    assert.equal(ui.applyTitles(doc), 9, 'the accordion title, the preset, six sliders, the checkbox');
     const accordionTitle = doc.querySelector('#soft_inpaint_enabled .label-wrap > span');
     assert.equal(accordionTitle.title, ui.TITLES['Soft inpainting']);
+    // Every labelled control inside the accordion, found by its markup rather than by our id table.
+    const labels = doc.querySelectorAll('#soft_inpaint_enabled [data-testid=block-info], ' +
+        '#soft_inpaint_enabled [data-testid=checkbox] + span');
+    assert.equal(labels.length, 8);
+    for (const label of labels) {
+        assert.equal(label.title, ui.TITLES[label.textContent], label.textContent);
+        assert.ok(label.title.length > 20, label.textContent);
+    }
     for (const [id, label] of Object.entries(ui.TITLE_BY_ELEM_ID)) {
-        const span = doc.querySelector('#' + id + ' [data-testid=block-info]');
+        const span = doc.querySelector('#' + id + ' [data-testid=block-info], #' + id + ' label span');
         assert.equal(span.textContent, label);
         assert.equal(span.title, ui.TITLES[label], id);
     }
+    assert.equal(doc.querySelector('#soft_inpaint_timestep_as_noise_level input').title, ui.TITLES[TIMESTEP_LABEL]);
+    assert.equal(doc.querySelector('#soft_inpaint_enabled .label-wrap + div .label-wrap span').title, '',
+        'the inner Help accordion is not ours to label');
     const number = doc.querySelector('#soft_inpaint_composite_difference_threshold input[type=number]');
     assert.equal(number.title, ui.TITLES['Difference threshold']);
     const mine = doc.querySelector('#soft_inpaint_mask_blend_power [data-testid=block-info]');
@@ -259,6 +286,16 @@ test('loaded as the WebUI loads it: one global, titles registered, hint follows 
     assert.equal(isShown(doc), false);
     hidden.checked = true;
     win.updateInput(hidden);
+    assert.equal(isShown(doc), true);
+
+    // Unticking the accordion's visible checkbox, as a user does (the page passes it on to gradio's).
+    const visible = doc.getElementById('soft_inpaint_enabled-visible-checkbox');
+    visible.checked = false;
+    visible.dispatchEvent(new win.Event('input', {bubbles: true}));
+    assert.equal(hidden.checked, false);
+    assert.equal(isShown(doc), false);
+    visible.checked = true;
+    visible.dispatchEvent(new win.Event('input', {bubbles: true}));
     assert.equal(isShown(doc), true);
 
     // What gradio's slider would receive.
