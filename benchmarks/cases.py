@@ -65,9 +65,15 @@ class Case:
         return latent_blend(self.settings, self.latent_orig, self.latent_processed, t)
 
     def stage1_float64(self) -> torch.Tensor:
-        """Upstream's formulation: the same mask, the magnitudes mixed in float64."""
+        """Upstream's formulation: the same mask, the magnitudes mixed in float64 (our norm kernels)."""
         t = reference.upstream_modified_nmask(self.settings, self.nmask, self.sigma[0])
         return reference.float64_latent_blend(self.settings, self.latent_orig, self.latent_processed, t)
+
+    def stage1_upstream(self) -> torch.Tensor:
+        """Upstream's formulation with its ``torch.norm`` calls, as the built-in extension runs it."""
+        t = reference.upstream_modified_nmask(self.settings, self.nmask, self.sigma[0])
+        return reference.float64_latent_blend(self.settings, self.latent_orig, self.latent_processed, t,
+                                              upstream_norm=True)
 
     # ---- stage 2: after sampling
 

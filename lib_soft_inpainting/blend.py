@@ -26,22 +26,48 @@ def get_modified_nmask(settings: SoftInpaintingSettings, nmask: torch.Tensor,
     fractional power (NaN); for masks already in [0, 1] this changes nothing.
     """
     exponent = sigma ** settings.mask_blend_power * settings.mask_blend_scale
-    return torch.pow(nmask.clamp(0, 1), exponent)
+    if not isinstance(exponent, torch.Tensor) and nmask.is_floating_point():
+        # torch refuses a python exponent beyond the mask's dtype (999.0 ** 2 for float16); any
+        # exponent that large already sends every value below 1 to 0, so the cap changes nothing.
+        exponent = min(exponent, torch.finfo(nmask.dtype).max)
+    clamped = nmask.clamp(0, 1)
+    # In place into the clamped copy where the dtype allows: one mask-sized buffer per step.
+    return clamped.pow_(exponent) if clamped.is_floating_point() else torch.pow(clamped, exponent)
 
 
 def _channel_weight(t: torch.Tensor, ndim: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(t broadcastable to the latents, its first channel as ``[*, 1, H, W]``)."""
     if t.dim() == 3:
-        return t.unsqueeze(0), t[0][None, None]
+        return t.unsqueeze(0), t[0:1][None]
     if t.dim() == 4:
         return t, t[:, 0:1]
     raise ValueError(f"soft inpainting: the blend mask must be [C, H, W] or [B, C, H, W], got shape "
                      f"{tuple(t.shape)} for latents of {ndim} dimensions")
 
 
-def _log_norm(x: torch.Tensor) -> torch.Tensor:
-    """log of the channel-axis L2 norm, keepdim; log(0) = -inf is fine for what follows."""
-    return torch.linalg.vector_norm(x, dim=1, keepdim=True).log()
+def _squared_norm(x: torch.Tensor) -> torch.Tensor:
+    """Squared L2 norm over the channel axis (dim 1), keepdim, summed one channel at a time.
+
+    ``torch.linalg.vector_norm`` over the channel axis runs 10–100× slower on the CPU, and a
+    ``square().sum(1)`` allocates a temporary as large as the latents; this runs every step.
+    """
+    total = x[:, 0:1].square()
+    for c in range(1, x.shape[1]):
+        channel = x[:, c:c + 1]
+        total.addcmul_(channel, channel)
+    return total
+
+
+def _check_mask_fits(t: torch.Tensor, latent_shape: torch.Size) -> None:
+    """A clear error, naming both shapes, for a mask that cannot weight these latents: it must be
+    ``[C, H, W]`` or ``[B, C, H, W]`` with the latents' C, H, W and a batch of 1 or the latents'."""
+    batch, *chw = latent_shape
+    fits = (t.dim() == 3 and list(t.shape) == chw) or \
+        (t.dim() == 4 and list(t.shape[1:]) == chw and t.shape[0] in (1, batch))
+    if not fits:
+        raise ValueError(f"soft inpainting: the blend mask {tuple(t.shape)} does not fit the latents "
+                         f"{tuple(latent_shape)}: it must be [C, H, W] or [B, C, H, W] with the same C, H, W "
+                         f"and a batch of 1 or {batch}")
 
 
 def latent_blend(settings: SoftInpaintingSettings, a: torch.Tensor, b: torch.Tensor,
@@ -58,24 +84,26 @@ def latent_blend(settings: SoftInpaintingSettings, a: torch.Tensor, b: torch.Ten
     if a.shape != b.shape:
         raise ValueError(f"soft inpainting: original latents {tuple(a.shape)} and current latents "
                          f"{tuple(b.shape)} differ in shape")
+    if a.dim() != 4:
+        raise ValueError(f"soft inpainting: latents {tuple(a.shape)} must be [B, C, H, W]")
+    _check_mask_fits(t, a.shape)
     t = t.clamp(0, 1)
     t2, t3 = _channel_weight(t, a.dim())
-    if t2.shape[0] not in (1, a.shape[0]):
-        raise ValueError(f"soft inpainting: the mask has a batch of {t2.shape[0]} but the latents have "
-                         f"{a.shape[0]}")
     out_dtype = b.dtype
     work = torch.float32 if out_dtype in (torch.float16, torch.bfloat16) else out_dtype
     a_w, b_w = a.to(work), b.to(work)
 
-    v = a_w * (1 - t2).to(work) + b_w * t2.to(work)
-    v_len = torch.linalg.vector_norm(v, dim=1, keepdim=True) + _NORM_EPS
+    v = torch.lerp(a_w, b_w, t2.to(work))
+    v_len = _squared_norm(v).sqrt_().add_(_NORM_EPS)
 
+    # p·log|x| = (p/2)·log|x|²; log(0) = -inf is fine for log-sum-exp. In place where the
+    # result has the full [B, 1, H, W] shape: on the CPU fresh buffers cost page faults.
     p = float(settings.inpaint_detail_preservation)
     t3 = t3.to(work)
-    log_mag = torch.logaddexp(torch.log1p(-t3) + p * _log_norm(a_w),
-                              torch.log(t3) + p * _log_norm(b_w))
-    target_len = torch.exp(log_mag / p)
-    return (v * (target_len / v_len)).to(out_dtype)
+    log_a = _squared_norm(a_w).log_().mul_(p / 2).add_(torch.log1p(-t3))
+    log_b = _squared_norm(b_w).log_().mul_(p / 2).add_(torch.log(t3))
+    scale = torch.logaddexp(log_a, log_b, out=log_a).div_(p).exp_().div_(v_len)
+    return v.mul_(scale).to(out_dtype)
 
 
 def timestep_to_sigma(timestep: torch.Tensor | float, alphas_cumprod: torch.Tensor) -> torch.Tensor:

@@ -15,15 +15,21 @@ values) end with exit code 2 and one line on stderr, without a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
+import importlib
+import json
+import os
 import random
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
+from .integrations.infotext import format_infotext, save_png_with_infotext
 from .settings import SETTINGS, SettingsError, SoftInpaintingSettings
 
 __all__ = ["CliError", "build_parser", "main"]
@@ -67,7 +73,9 @@ def _add_settings(parser: argparse.ArgumentParser) -> None:
         if spec.snake_label != spec.name:
             flags.append(_flag(spec.snake_label))
         group.add_argument(*flags, dest=spec.name, type=float, default=spec.default, metavar="X",
-                           help=f"{spec.label}: {spec.help} ({spec.range_text}, default {spec.default:g})")
+                           # argparse formats help with %: a literal one ("50%") must be doubled.
+                           help=f"{spec.label}: {spec.help} ({spec.range_text}, default {spec.default:g})"
+                           .replace("%", "%%"))
 
 
 def _settings_from(args: argparse.Namespace) -> SoftInpaintingSettings:
@@ -138,7 +146,7 @@ def _open_picture(path: Path, what: str) -> Image.Image:
         with Image.open(path) as picture:
             picture.load()
             return picture.copy()
-    except (UnidentifiedImageError, OSError, ValueError) as error:
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as error:
         raise CliError(f"cannot read {what} {path}: {_one_line(error)}") from None
 
 
@@ -183,27 +191,58 @@ def _looks_like_path(model: str) -> bool:
             or model.endswith((".safetensors", ".ckpt")))
 
 
+def _is_sdxl_checkpoint(path: Path) -> bool:
+    """Whether a single-file checkpoint holds an SDXL model, from its safetensors header alone.
+
+    SDXL checkpoints keep their text encoders under ``conditioner.embedders``; SD 1.x/2.x under
+    ``cond_stage_model``. Only the JSON header is read (no tensors); other formats count as SD.
+    """
+    if path.suffix.lower() != ".safetensors":
+        return False
+    try:
+        with path.open("rb") as handle:
+            size = int.from_bytes(handle.read(8), "little")
+            if not 0 < size < 100_000_000:
+                return False
+            header = json.loads(handle.read(size))
+    except (OSError, ValueError):
+        return False
+    return any(key.startswith("conditioner.embedders") for key in header)
+
+
 def _load_pipeline(args: argparse.Namespace, device: str, dtype: Any) -> Any:
     """The diffusers pipeline for ``--model``: a folder or hub id, or a single checkpoint file."""
+    import torch
     from diffusers import (
         AutoPipelineForImage2Image,
         AutoPipelineForInpainting,
         StableDiffusionImg2ImgPipeline,
         StableDiffusionInpaintPipeline,
+        StableDiffusionXLImg2ImgPipeline,
+        StableDiffusionXLInpaintPipeline,
     )
 
     model = args.model
     path = Path(model).expanduser()
     if not path.exists() and _looks_like_path(model):
         raise CliError(f"model not found: {model}")
+    # float32 is every loader's default; naming it only where needed avoids the keyword's deprecation
+    # warnings in newer diffusers (which call it ``dtype``) while older ones know only ``torch_dtype``.
+    dtype_kwargs = {} if dtype == torch.float32 else {"torch_dtype": dtype}
+    inpaint = args.pipeline == "inpaint"
     try:
-        if path.is_file():
-            cls = StableDiffusionInpaintPipeline if args.pipeline == "inpaint" else StableDiffusionImg2ImgPipeline
-            pipe = cls.from_single_file(str(path), torch_dtype=dtype)
-        else:
-            auto = AutoPipelineForInpainting if args.pipeline == "inpaint" else AutoPipelineForImage2Image
-            pipe = auto.from_pretrained(str(path) if path.exists() else model, torch_dtype=dtype)
-        return pipe.to(device)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            if path.is_file():
+                if _is_sdxl_checkpoint(path):
+                    cls = StableDiffusionXLInpaintPipeline if inpaint else StableDiffusionXLImg2ImgPipeline
+                else:
+                    cls = StableDiffusionInpaintPipeline if inpaint else StableDiffusionImg2ImgPipeline
+                pipe = cls.from_single_file(str(path), **dtype_kwargs)
+            else:
+                auto = AutoPipelineForInpainting if inpaint else AutoPipelineForImage2Image
+                pipe = auto.from_pretrained(str(path) if path.exists() else model, **dtype_kwargs)
+            return pipe.to(device)
     except Exception as error:  # any loader failure is the user's to fix: say which model and why
         raise CliError(f"cannot load model {model}: {_one_line(error)}") from None
 
@@ -229,27 +268,51 @@ def _device_and_dtype(args: argparse.Namespace) -> tuple[str, Any]:
     return device, dtype
 
 
-def _run(args: argparse.Namespace) -> int:
-    _check_common(args)
-    if args.cfg < 0:
-        raise CliError(f"--cfg must be >= 0, got {args.cfg:g}")
-    settings = _settings_from(args)
-    image = _open_picture(args.image, "image")
-    mask = _open_picture(args.mask, "mask")
-    if image.size != mask.size:
-        raise CliError(f"the mask is {mask.width}x{mask.height} but the image is {image.width}x{image.height}")
-    for name in ("width", "height"):
-        value = getattr(args, name)
-        if value is not None and (value < 8 or value % 8):
-            raise CliError(f"--{name} must be a positive multiple of 8, got {value}")
+@contextlib.contextmanager
+def _library_output(quiet: bool) -> Iterator[None]:
+    """Keep diffusers' and transformers' advice (optional packages, deprecations) off the console,
+    and with ``quiet`` their loading bars too; everything is restored afterwards.
+
+    The environment variables cover what the libraries print while being imported, their logging
+    switches what they print later. A verbosity the user has set in the environment wins.
+    """
+    restore: list[Callable[[], None]] = []
+    for package in ("diffusers", "transformers"):
+        variable = f"{package.upper()}_VERBOSITY"
+        if variable not in os.environ:
+            os.environ[variable] = "error"
+            restore.append(functools.partial(os.environ.pop, variable, None))
+        try:
+            logging = importlib.import_module(f"{package}.utils.logging")
+        except ImportError:
+            continue
+        if os.environ[variable] == "error":
+            restore.append(functools.partial(logging.set_verbosity, logging.get_verbosity()))
+            logging.set_verbosity_error()
+        if quiet and logging.is_progress_bar_enabled():
+            logging.disable_progress_bar()
+            restore.append(logging.enable_progress_bar)
+    try:
+        yield
+    finally:
+        for undo in reversed(restore):
+            undo()
+
+
+def _sample(args: argparse.Namespace, image: Image.Image, mask: Image.Image,
+            settings: SoftInpaintingSettings) -> tuple[Any, int]:
+    """Load the model and soft-inpaint: (the adapter's output, the seed used)."""
     try:
         import torch
+        import transformers  # noqa: F401  (diffusers imports without it, then fails to load a model)
 
         from .integrations.diffusers_pipeline import soft_inpaint
-        from .integrations.infotext import format_infotext, save_png_with_infotext
     except ImportError as error:
-        raise CliError(f"the run command needs the diffusers extra (pip install \"soft-inpainting[diffusers]\"): "
-                       f"{_one_line(error)}") from None
+        cause = error.__cause__ or error
+        missing = getattr(cause, "name", None)
+        detail = f"{missing} is not installed" if missing else _one_line(cause)
+        raise CliError("the run command needs the diffusers extra: "
+                       f"pip install \"soft-inpainting[diffusers]\" ({detail})") from None
 
     device, dtype = _device_and_dtype(args)
     pipe = _load_pipeline(args, device, dtype)
@@ -259,11 +322,33 @@ def _run(args: argparse.Namespace) -> int:
     generator = torch.Generator(device="cpu").manual_seed(seed)
     try:
         result = soft_inpaint(pipe, image, mask, args.prompt, settings=settings, width=args.width,
-                              height=args.height, strength=args.strength, negative_prompt=args.negative_prompt or None,
-                              num_inference_steps=args.steps, guidance_scale=args.cfg, generator=generator)
+                              height=args.height, strength=args.strength,
+                              negative_prompt=args.negative_prompt or None, num_inference_steps=args.steps,
+                              guidance_scale=args.cfg, generator=generator)
     except ValueError as error:
         raise CliError(_one_line(error)) from None
+    return result, seed
 
+
+def _run(args: argparse.Namespace) -> int:
+    _check_common(args)
+    if args.cfg < 0:
+        raise CliError(f"--cfg must be >= 0, got {args.cfg:g}")
+    for name in ("width", "height"):
+        value = getattr(args, name)
+        if value is not None and (value < 8 or value % 8):
+            raise CliError(f"--{name} must be a positive multiple of 8, got {value}")
+    settings = _settings_from(args)
+    image = _open_picture(args.image, "image")
+    mask = _open_picture(args.mask, "mask")
+    if image.size != mask.size:
+        raise CliError(f"the mask is {mask.width}x{mask.height} but the image is "
+                       f"{image.width}x{image.height}")
+    out = args.out or Path(f"{args.image.stem}-soft.png")
+    if not out.parent.is_dir():
+        raise CliError(f"output folder not found: {out.parent}")
+    with _library_output(args.quiet):
+        result, seed = _sample(args, image, mask, settings)
     picture = result.images[0]
     params: dict[str, Any] = {
         "Steps": args.steps,
@@ -276,9 +361,6 @@ def _run(args: argparse.Namespace) -> int:
         "Denoising strength": _number(args.strength),
         **settings.infotext(),
     }
-    out = args.out or Path(f"{args.image.stem}-soft.png")
-    if out.parent and not out.parent.exists():
-        raise CliError(f"output folder not found: {out.parent}")
     save_png_with_infotext(picture, out, format_infotext(args.prompt, args.negative_prompt, params))
     print(f"wrote {out}")
     return 0

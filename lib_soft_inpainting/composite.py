@@ -36,6 +36,8 @@ def smootherstep(x):
 
 def _first_channel(nmask: torch.Tensor) -> torch.Tensor:
     """``[H, W]`` from a ``[C, H, W]`` mask, ``[B, H, W]`` from a ``[B, C, H, W]`` one, as float32."""
+    if nmask.dim() in (3, 4) and nmask.shape[-3] == 0:
+        raise ValueError(f"soft inpainting: nmask {tuple(nmask.shape)} has no channels")
     if nmask.dim() == 3:
         return nmask[0].float()
     if nmask.dim() == 4:
@@ -82,9 +84,13 @@ def latent_difference_masks(settings: SoftInpaintingSettings, nmask: torch.Tenso
         raise ValueError(f"soft inpainting: latents must be [B, C, H, W], "
                          f"got {tuple(latent_processed.shape)}")
     s = difference_scale(settings, nmask.to(latent_processed.device))
-    if s.shape[-2:] != latent_processed.shape[-2:]:
-        raise ValueError(f"soft inpainting: the mask is {tuple(s.shape[-2:])} but the latents are "
-                         f"{tuple(latent_processed.shape[-2:])}")
+    # A batched mask has one item for the whole batch or one per latent; upstream silently used
+    # item 0 for the items a shorter mask batch lacks, which pairs masks with the wrong pictures.
+    batch_mismatch = s.dim() == 3 and s.shape[0] not in (1, latent_processed.shape[0])
+    if s.shape[-2:] != latent_processed.shape[-2:] or batch_mismatch:
+        raise ValueError(f"soft inpainting: nmask {tuple(nmask.shape)} does not fit the latents "
+                         f"{tuple(latent_processed.shape)} (another height or width, or a mask batch "
+                         f"that is neither 1 nor the latents' batch)")
 
     distance = torch.linalg.vector_norm(latent_processed.float() - latent_orig.float(), dim=1)
     kernel, center = get_gaussian_kernel(stddev_radius=_KERNEL_STDDEV, max_radius=_KERNEL_RADIUS)
@@ -92,11 +98,6 @@ def latent_difference_masks(settings: SoftInpaintingSettings, nmask: torch.Tenso
     distance = weighted_histogram_filter(distance, kernel, center, 0.9, 1.0, 1.0, accumulate_dtype=acc)
     distance = weighted_histogram_filter(distance, kernel, center, 0.25, 0.75, 1.0, accumulate_dtype=acc)
 
-    batch = distance.shape[0]
-    if s.dim() == 3:
-        # Item i uses s[i] when the mask has it, else s[0] (upstream's rule).
-        items = torch.arange(batch, device=s.device)
-        s = s.index_select(0, torch.where(items < s.shape[0], items, 0))
     half_distance = settings.composite_difference_threshold * s
     x = distance / half_distance
     x = 1 / (1 + x ** settings.composite_difference_contrast)

@@ -2,9 +2,9 @@
 
 The model is :class:`~.integrations.posterior.PosteriorMeanDenoiser`, the exact posterior-mean
 denoiser of a small image set: views of the bundled photo's *mirror image* around the cat's other
-eye (three zoom levels, shifts of up to 8 pixels: 75 pictures). Asked to inpaint the left eye, it can only paint what it
-knows — a mirrored right eye — which never lines up perfectly with the surroundings: a seam is
-what ordinary inpainting leaves there.
+eye (three zoom levels, shifts of up to 8 pixels). Asked to inpaint the left eye, it can only
+paint what it knows — a mirrored right eye — which never lines up perfectly with the
+surroundings: a seam is what ordinary inpainting leaves there.
 
 The "latent space" is the picture in [−1, 1] folded into 2×2 blocks (12 channels at half
 resolution, scaled to unit-ish lengths), so decoding is exact and every difference between the

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -125,8 +125,18 @@ def lookup_spec(name: str) -> SettingSpec:
     spec = _ALIASES.get(str(name).strip().lower())
     if spec is None:
         accepted = ", ".join(s.name for s in SETTINGS) + "; or their labels in snake_case"
-        raise SettingsError(f"unknown soft inpainting setting {name!r}; accepted names: {accepted}")
+        raise SettingsError(f"unknown soft inpainting setting {_shown(name)}; accepted names: {accepted}")
     return spec
+
+
+def _shown(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` for an error message, shortened; never raises (an int past Python's digit
+    limit, or an object with a broken ``__repr__``, must not turn a SettingsError into a crash)."""
+    try:
+        text = repr(value)
+    except Exception:
+        text = f"<{type(value).__name__} object>"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _as_number(spec: SettingSpec, value: Any) -> float:
@@ -135,7 +145,10 @@ def _as_number(spec: SettingSpec, value: Any) -> float:
     if isinstance(value, bool) or value is None:
         problem = "not a number"
     elif isinstance(value, numbers.Real):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an int beyond float range, e.g. 10**400 from JSON
+            problem = "not finite"
     elif isinstance(value, str):
         try:
             number = float(value.strip())
@@ -150,7 +163,7 @@ def _as_number(spec: SettingSpec, value: Any) -> float:
     if problem is not None:
         raise SettingsError(
             f"{spec.label} ({spec.name}) must be a finite number from {spec.range_text}; "
-            f"got {value!r} ({problem})")
+            f"got {_shown(value)} ({problem})")
     return number
 
 
@@ -168,11 +181,13 @@ def coerce_setting(spec: SettingSpec, value: Any) -> tuple[float, str | None]:
 
 def parse_bool(value: Any, what: str = ENABLED_LABEL) -> bool:
     """A strict boolean: bools, 0/1, and 'true'/'false'/'yes'/'no'/'on'/'off'/'1'/'0' strings."""
+    if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
+        value = value.item()  # numpy and torch scalars, e.g. numpy.bool_
     if isinstance(value, bool):
         return value
     if value is None:
         return False
-    if isinstance(value, numbers.Real) and float(value) in (0.0, 1.0):
+    if isinstance(value, numbers.Real) and value in (0, 1):  # no float(): 10**400 must not overflow
         return bool(value)
     if isinstance(value, str):
         text = value.strip().lower()
@@ -180,7 +195,7 @@ def parse_bool(value: Any, what: str = ENABLED_LABEL) -> bool:
             return True
         if text in ("false", "no", "off", "0", "0.0", ""):
             return False
-    raise SettingsError(f"{what} must be true or false; got {value!r}")
+    raise SettingsError(f"{what} must be true or false; got {_shown(value)}")
 
 
 @dataclass(frozen=True)
@@ -253,26 +268,32 @@ class ParsedArgs:
     timestep_as_noise_level: bool | None = None
 
 
-def parse_script_args(args: Sequence[Any], defaults: SoftInpaintingSettings | None = None) -> ParsedArgs:
+def parse_script_args(args: Iterable[Any] | None, defaults: SoftInpaintingSettings | None = None
+                      ) -> ParsedArgs:
     """Parse the script's argument vector as the UI and the API hand it over.
 
     Accepted forms: ``[enabled, six numbers...]`` (short lists take the rest from ``defaults``,
     ``None`` in a position means its default, extra trailing values are ignored), and
     ``[enabled, {name: value, ...}]`` with names as python fields or snake_case UI labels. Strings
-    holding numbers or booleans are accepted. Anything else raises :class:`SettingsError`.
+    holding numbers or booleans are accepted; ``None`` for the whole vector means "not given"
+    (disabled). Anything else raises :class:`SettingsError`, never another exception.
     """
     defaults = defaults or DEFAULT_SETTINGS
+    if args is None:
+        args = []
+    elif isinstance(args, (str, bytes, Mapping)) or not isinstance(args, Iterable):
+        raise SettingsError(f"soft inpainting: the script arguments must be a list such as "
+                            f"[true, 1, 0.5, 4, 0, 0.5, 2] or [true, {{\"difference_threshold\": 1.25}}]; "
+                            f"got {_shown(args)}")
     args = list(args)
     enabled = parse_bool(args[0]) if args else False
     rest = args[1:]
     values = dict(defaults.as_dict())
     timestep_flag = None
-    named = [a for a in rest if isinstance(a, Mapping)]
-    if named:
-        if len(named) > 1 or not isinstance(rest[0], Mapping):
-            raise SettingsError("soft inpainting: named settings must be given as one dict right after "
-                                "the enabled flag, e.g. [true, {\"difference_threshold\": 1.25}]")
-        named_values = dict(named[0])
+    if rest and isinstance(rest[0], Mapping):
+        # Named form; what follows the dict is ignored (the API fills those positions with the
+        # UI's defaults). A dict anywhere else is a bad value for that position's setting.
+        named_values = dict(rest[0])
         flag_keys = [k for k in named_values if str(k).strip().lower() == TIMESTEP_FLAG]
         flag = named_values.pop(flag_keys[0]) if flag_keys else None
         values.update(parse_named(named_values, defaults=None))

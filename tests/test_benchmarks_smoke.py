@@ -36,6 +36,7 @@ def test_command_writes_tables_csv_plot_and_memory(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "(a) After sampling" in printed and "(b) Every sampler step" in printed
     assert "~" in printed  # extrapolated reference figures are marked
+    assert "Targets:" in printed and "(none of the target cases" in printed  # sizes 8 and 12 only
 
     with (out / "timings.csv").open(encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
@@ -43,7 +44,8 @@ def test_command_writes_tables_csv_plot_and_memory(tmp_path, capsys):
     for size in (8, 12):
         for batch in (1, 2):
             for method in ("difference_masks", "pixel_stage", "post_sample", "difference_masks_per_pixel",
-                           "post_sample_per_pixel", "hard_blend", "stage1_float64", "stage1"):
+                           "post_sample_per_pixel", "hard_blend", "stage1_float64", "stage1_upstream",
+                           "stage1"):
                 row = by_key[(method, size, batch)]
                 assert float(row["median_s"]) > 0
                 assert int(row["pixels"]) == (8 * size) ** 2 * batch
@@ -114,15 +116,30 @@ def test_per_pixel_difference_masks_match_the_core():
     assert ours.min() < 10 and ours.max() > 245  # the case has unchanged and changed regions
 
 
+@pytest.mark.parametrize("upstream_norm", [False, True])
+@pytest.mark.parametrize("batched_mask", [False, True])
 @pytest.mark.parametrize("contrast_boost", [1.0, 4.0, 32.0])
-def test_float64_blend_matches_the_core(contrast_boost):
+def test_float64_blend_matches_the_core(contrast_boost, batched_mask, upstream_norm):
     settings = SoftInpaintingSettings(1, 0.5, contrast_boost, 0, 0.5, 2)
     gen = torch.Generator().manual_seed(2)
     a, b = torch.randn(2, 4, 9, 9, generator=gen), torch.randn(2, 4, 9, 9, generator=gen)
-    t = torch.rand(4, 9, 9, generator=gen)
-    ours, theirs = latent_blend(settings, a, b, t), reference.float64_latent_blend(settings, a, b, t)
+    t = torch.rand((2, 4, 9, 9) if batched_mask else (4, 9, 9), generator=gen)
+    ours = latent_blend(settings, a, b, t)
+    theirs = reference.float64_latent_blend(settings, a, b, t, upstream_norm=upstream_norm)
     error = torch.linalg.vector_norm(ours.double() - theirs.double(), dim=1)
     assert torch.all(error <= 1e-5 * torch.linalg.vector_norm(theirs.double(), dim=1) + 1e-12)
+    # Not a tautology: a different power gives a clearly different blend.
+    other = SoftInpaintingSettings(1, 0.5, 2.0, 0, 0.5, 2)
+    assert not torch.allclose(reference.float64_latent_blend(other, a, b, t), theirs, atol=1e-3)
+
+
+def test_stage1_case_calls_agree():
+    """The three stage-1 figures of a case time the same blend, computed three ways."""
+    case = make_case(16, 2, seed=3)
+    ours, f64, upstream = case.stage1(), case.stage1_float64(), case.stage1_upstream()
+    torch.testing.assert_close(f64, upstream, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(ours, f64, rtol=1e-4, atol=1e-5)
+    assert not torch.allclose(ours, case.hard_blend(), atol=1e-3)  # soft blending did something
 
 
 def test_hard_blend_is_the_hosts_paste():

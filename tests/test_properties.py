@@ -6,6 +6,9 @@ repeatable; a failure prints the falsifying example.
 
 from __future__ import annotations
 
+import math
+import warnings
+
 import numpy as np
 import torch
 from hypothesis import given, settings
@@ -20,6 +23,7 @@ from lib_soft_inpainting import (
     latent_difference_masks,
     weighted_histogram_filter,
 )
+from lib_soft_inpainting.settings import SETTINGS, SettingsError, parse_script_args
 
 FAST = settings(max_examples=300, deadline=None, derandomize=True, database=None)
 SLOWER = settings(max_examples=150, deadline=None, derandomize=True, database=None)
@@ -117,6 +121,90 @@ def test_modified_mask_stays_in_unit_interval_and_never_exceeds_the_mask(power, 
     assert torch.all(torch.isfinite(t)) and torch.all((t >= 0) & (t <= 1))
     if sigma >= 1.0 and scale >= 1.0:
         assert torch.all(t <= nmask + 1e-7)
+
+
+@FAST
+@given(all_settings(), latent_shapes(), seeds, mask_kinds, st.sampled_from([1e-3, 1.0, 5.0, 60.0]),
+       st.booleans(), st.sampled_from([torch.float16, torch.bfloat16]),
+       st.sampled_from([0.0, 0.03, 1.0, 14.6, 999.0]), st.booleans())
+def test_low_precision_blend_is_finite_and_near_float32(s, shape, seed, kind, magnitude, batched, dtype,
+                                                        sigma, sigma_as_tensor):
+    """16-bit latents and masks: output in their dtype, finite, and within a few rounding steps of
+    the float32 computation on the same (already rounded) inputs."""
+    a, b = random_latents(seed, shape, magnitude)
+    a, b = a.to(dtype), b.to(dtype)
+    nmask = random_mask(seed, shape if batched else shape[1:], kind).to(dtype)
+    sig = torch.tensor(sigma) if sigma_as_tensor else sigma
+    t = get_modified_nmask(s, nmask, sig)
+    assert t.dtype == dtype and torch.all(torch.isfinite(t)) and torch.all((t >= 0) & (t <= 1))
+    out = latent_blend(s, a, b, t)
+    assert out.dtype == dtype and torch.all(torch.isfinite(out))
+    want = latent_blend(s, a.float(), b.float(), t.float())
+    err = torch.linalg.vector_norm(out.float() - want, dim=1)
+    # one rounding of each channel to the dtype: eps/2 relative per channel, a little slack
+    limit = 2 * torch.finfo(dtype).eps * torch.linalg.vector_norm(want, dim=1) + 1e-6
+    assert torch.all(err <= limit)
+
+
+@FAST
+@given(all_settings(), latent_shapes(), seeds, st.sampled_from([1e-3, 1.0, 100.0]), st.booleans())
+def test_blend_never_grows_past_the_longer_input(s, shape, seed, magnitude, batched):
+    """The length is a power mean of |a| and |b| (times |v| / (|v| + 1e-5) ≤ 1), so it can never
+    exceed the longer of the two: no blow-up at contrast boost 32 or with large latents."""
+    a, b = random_latents(seed, shape, magnitude)
+    t = random_mask(seed, shape if batched else shape[1:], "uniform")
+    out = latent_blend(s, a, b, t)
+    longest = torch.maximum(torch.linalg.vector_norm(a, dim=1), torch.linalg.vector_norm(b, dim=1))
+    assert torch.all(torch.linalg.vector_norm(out, dim=1) <= longest * (1 + 1e-5) + 1e-30)
+
+
+# ---------------------------------------------------------------- argument parsing
+
+json_scalars = (st.none() | st.booleans() | st.integers(-10 ** 400, 10 ** 400) | st.floats()
+                | st.floats(-1e3, 1e3).map(str) | st.text(max_size=8))
+json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=4)
+                           | st.dictionaries(st.text(max_size=12), inner, max_size=4), max_leaves=12)
+setting_keys = st.sampled_from([name for spec in SETTINGS for name in (spec.name, spec.snake_label)])
+numbers_or_junk = st.one_of(st.floats(), st.integers(-100, 100), st.none(), st.floats(-1e3, 1e3).map(str),
+                            json_values)
+
+
+@st.composite
+def api_vectors(draw):
+    """What a JSON client can send as ``args``: the documented forms with any values, or anything."""
+    form = draw(st.integers(0, 2))
+    enabled = draw(st.sampled_from([True, False, "true", "false", None, 1, 0]) | json_scalars)
+    if form == 0:
+        return [enabled, *draw(st.lists(numbers_or_junk, max_size=9))]
+    if form == 1:
+        keys = setting_keys | st.text(max_size=8)
+        return [enabled, draw(st.dictionaries(keys, numbers_or_junk, max_size=6))]
+    return draw(json_values)
+
+
+@SLOWER
+@given(api_vectors())
+def test_parsing_accepts_in_range_values_or_raises_settings_error_only(args):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            parsed = parse_script_args(args)
+        except SettingsError:
+            return
+    assert isinstance(parsed.enabled, bool)
+    for spec, value in zip(SETTINGS, parsed.settings.values(), strict=True):
+        assert type(value) is float and math.isfinite(value) and spec.minimum <= value <= spec.maximum
+
+
+@FAST
+@given(st.sampled_from(SETTINGS), st.floats(allow_nan=False, allow_infinity=False))
+def test_finite_values_are_clamped_and_noted_exactly_when_out_of_range(spec, value):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        settings_ = SoftInpaintingSettings(**{spec.name: value})
+    used = getattr(settings_, spec.name)
+    assert used == min(max(value, spec.minimum), spec.maximum)
+    assert bool(settings_.adjustments) == (not spec.minimum <= value <= spec.maximum)
 
 
 # ---------------------------------------------------------------- stage 2

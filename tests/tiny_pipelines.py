@@ -6,7 +6,10 @@ Random weights make meaningless pictures, but every tensor takes the path a real
 
 from __future__ import annotations
 
+import json
 import string
+import tempfile
+from pathlib import Path
 
 import torch
 from diffusers import (
@@ -25,12 +28,18 @@ MAX_TOKENS = 16
 
 
 def tiny_tokenizer() -> CLIPTokenizer:
-    """A CLIP tokenizer over single letters (no merges): enough to encode any lower-case prompt."""
+    """A CLIP tokenizer over single letters (no merges): enough to encode any lower-case prompt.
+
+    Read from files, the one constructor that transformers 4 and 5 share.
+    """
     vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
     for letter in string.ascii_lowercase:
         vocab[letter] = len(vocab)
         vocab[letter + "</w>"] = len(vocab)
-    return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=MAX_TOKENS)
+    with tempfile.TemporaryDirectory() as folder:
+        Path(folder, "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
+        Path(folder, "merges.txt").write_text("#version: 0.2\n", encoding="utf-8")
+        return CLIPTokenizer.from_pretrained(folder, model_max_length=MAX_TOKENS)
 
 
 def _text_config(projection_dim: int | None = None) -> CLIPTextConfig:
@@ -41,10 +50,11 @@ def _text_config(projection_dim: int | None = None) -> CLIPTextConfig:
 
 
 def tiny_vae() -> AutoencoderKL:
-    """Two blocks: 2x down-sampling, 4 latent channels."""
+    """Two blocks: 2x down-sampling, 4 latent channels; float32 throughout (no SDXL up-casting)."""
     return AutoencoderKL(block_out_channels=(8, 16), in_channels=3, out_channels=3, latent_channels=4,
-                         down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
-                         norm_num_groups=4, sample_size=32)
+                         down_block_types=("DownEncoderBlock2D",) * 2,
+                         up_block_types=("UpDecoderBlock2D",) * 2,
+                         norm_num_groups=4, sample_size=32, force_upcast=False)
 
 
 def tiny_unet(in_channels: int = 4, cross_attention_dim: int = TEXT_WIDTH, **extra) -> UNet2DConditionModel:

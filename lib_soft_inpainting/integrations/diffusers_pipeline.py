@@ -14,18 +14,25 @@ How it meets the pipelines:
   parameterisation (epsilon, v or sample) before the real step runs. Every scheduler then steps
   from the blended prediction, whatever its order or history.
 - **The noise level σ of a step** is the k-diffusion sigma ``sqrt((1 − ᾱ) / ᾱ)`` at that step, the
-  quantity the WebUI's k-diffusion samplers pass to the blend: read from ``scheduler.sigmas`` at
-  the step's timestep for schedulers that keep sigmas (Euler, Euler a, Heun, LMS, DPM++, UniPC),
-  converted from the timestep through ``alphas_cumprod`` for the others (DDIM, DDPM, PNDM). It is
-  never the raw timestep (0–999), which would turn the soft mask binary.
-- **The pipeline's own mask** (inpaint pipelines) is the region that may change at all: every pixel
-  with a grey level above 0. diffusers binarises a grey mask at 0.5 (as the WebUI rounds it without
-  soft inpainting), which would paste the original over the lighter half of the transition at
-  every step; the soft transition is stage 1's job. Inpainting UNets (9 channels) are conditioned
-  on that region.
+  quantity the WebUI's k-diffusion samplers pass to the blend: ``scheduler.sigmas`` at the
+  scheduler's own step counter for schedulers that keep sigmas (Euler, Euler a, Heun, LMS, DPM++,
+  UniPC; a timestep can repeat there, so it is not looked up by value), converted from the
+  timestep through ``alphas_cumprod`` for the others (DDIM, DDPM, PNDM). It is never the raw
+  timestep (0–999), which would turn the soft mask binary. KDPM2's second sub-step gets its
+  interpolated noise level, the one its model call ran at.
+- **The pipeline's own mask** (inpaint pipelines). diffusers binarises a grey mask at 0.5 (as the
+  WebUI rounds it without soft inpainting) and, with an ordinary 4-channel UNet, pastes the noised
+  original over the latents outside it after every step: the host's hard blend, which soft
+  inpainting replaces. So an ordinary UNet gets an all-white mask (no paste; stage 1 alone keeps
+  the original, exactly as in the WebUI), and an inpainting UNet (9 channels), which needs the
+  mask as conditioning, gets the region that may change at all: every pixel with a grey level
+  above 0.
 - **Stage 2 on the decoded result.** The pipeline returns latents; they are decoded here (the
-  pipeline's safety checker, when it has one, still runs), and the original is composited over
-  them through masks made from how much each region changed.
+  pipeline's safety checker and SDXL's watermark, when present, still apply), and the original
+  (its transparency flattened onto ``background``, as the WebUI does) is composited over
+  them through masks made from how much each region changed. The original is encoded with the
+  VAE's posterior mode, and that is the latent the blend keeps where the mask is black, so the
+  latent distance there is practically 0 and stage 2 keeps the original pixels exactly.
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .. import pictures
 from ..blend import timestep_to_sigma
 from ..settings import SoftInpaintingSettings
 from .workflow import BACKGROUND, SoftBlend, latent_nmask, mask_from_picture, soft_composite
@@ -100,19 +108,52 @@ def _sigma_scaled(scheduler: Any) -> bool:
     return getattr(scheduler, "sigmas", None) is not None and float(scheduler.init_noise_sigma) > 1.0
 
 
+def _coming_step_index(scheduler: Any, timestep: torch.Tensor | float) -> int | None:
+    """The index into ``scheduler.sigmas`` that the coming ``step`` call will use, if it keeps one.
+
+    The scheduler's own counter when it has started; before its first step, the index it will
+    start from (``begin_index``, set by img2img pipelines, else its own timestep look-up). A look-up
+    by timestep value alone is wrong where a schedule repeats a timestep (Heun's interleaved
+    steps, rounded Karras timesteps).
+    """
+    index = getattr(scheduler, "step_index", None)
+    if index is None:
+        index = getattr(scheduler, "begin_index", None)
+    if index is None and callable(getattr(scheduler, "index_for_timestep", None)):
+        timesteps = getattr(scheduler, "timesteps", None)
+        if isinstance(timestep, torch.Tensor) and timesteps is not None:
+            timestep = timestep.to(timesteps.device)
+        index = scheduler.index_for_timestep(timestep)
+    return None if index is None else int(index)
+
+
 def step_sigma(scheduler: Any, timestep: torch.Tensor | float) -> float:
-    """The k-diffusion noise level σ = sqrt((1 − ᾱ)/ᾱ) of the sample the scheduler steps from."""
+    """The k-diffusion noise level σ = sqrt((1 − ᾱ)/ᾱ) of the sample the scheduler steps from.
+
+    Call it before the scheduler's ``step`` for that timestep (the step advances the counter).
+    """
     sigmas = getattr(scheduler, "sigmas", None)
-    timesteps = getattr(scheduler, "timesteps", None)
-    if sigmas is not None and timesteps is not None and len(sigmas) >= len(timesteps):
-        hits = (timesteps.detach().cpu().float() == float(timestep)).nonzero()
-        if hits.numel():
-            return float(sigmas[int(hits[0, 0])])
+    if isinstance(sigmas, torch.Tensor) and sigmas.numel() > 1:
+        index = _coming_step_index(scheduler, timestep)
+        if index is not None and 0 <= index < sigmas.numel():
+            # KDPM2's second sub-step evaluates the model at an interpolated noise level
+            interpolated = getattr(scheduler, "sigmas_interpol", None)
+            if interpolated is not None and not getattr(scheduler, "state_in_first_order", True):
+                return float(interpolated[index])
+            return float(sigmas[index])
+        timesteps = getattr(scheduler, "timesteps", None)
+        if timesteps is not None and len(sigmas) >= len(timesteps):
+            hits = (timesteps.detach().cpu().float() == float(timestep)).nonzero()
+            if hits.numel():
+                return float(sigmas[int(hits[0, 0])])
     return float(timestep_to_sigma(torch.as_tensor(timestep).cpu(), scheduler.alphas_cumprod.cpu()))
 
 
+Blend = Callable[[torch.Tensor, float], torch.Tensor]
+
+
 def _blended_output(model_output: torch.Tensor, sample: torch.Tensor, sigma: float, sigma_scaled: bool,
-                    prediction_type: str, blend: Callable[[torch.Tensor, float], torch.Tensor]) -> torch.Tensor:
+                    prediction_type: str, blend: Blend) -> torch.Tensor:
     """The model output whose prediction x̂₀ is the blended one (same parameterisation)."""
     alpha = 1.0 / math.sqrt(1.0 + sigma * sigma)  # √ᾱ
     noise = sigma * alpha  # √(1 − ᾱ)
@@ -137,8 +178,7 @@ def _blended_output(model_output: torch.Tensor, sample: torch.Tensor, sigma: flo
 
 
 @contextlib.contextmanager
-def soft_inpainting_steps(scheduler: Any, blend: Callable[[torch.Tensor, float], torch.Tensor]
-                          ) -> Iterator[None]:
+def soft_inpainting_steps(scheduler: Any, blend: Blend) -> Iterator[None]:
     """While active, ``scheduler.step`` steps from the blended prediction (stage 1, every step).
 
     ``blend(x0, sigma)`` is the per-step blend, e.g. a :class:`~.workflow.SoftBlend`. Usable with
@@ -179,7 +219,8 @@ class SoftInpaintOutput:
 
 
 def _default_size(image: Image.Image, multiple: int) -> tuple[int, int]:
-    return max(multiple, image.width // multiple * multiple), max(multiple, image.height // multiple * multiple)
+    """The image's size rounded down to ``multiple`` (at least one ``multiple``)."""
+    return tuple(max(multiple, side // multiple * multiple) for side in image.size)  # type: ignore[return-value]
 
 
 @contextlib.contextmanager
@@ -200,8 +241,8 @@ def _latent_stats(vae: Any, like: torch.Tensor) -> tuple[torch.Tensor | None, to
     mean, std = getattr(vae.config, "latents_mean", None), getattr(vae.config, "latents_std", None)
     if mean is None or std is None:
         return None, None
-    channels = len(mean)
-    return (torch.tensor(mean).view(1, channels, 1, 1).to(like), torch.tensor(std).view(1, channels, 1, 1).to(like))
+    shape = (1, len(mean), 1, 1)
+    return torch.tensor(mean).view(shape).to(like), torch.tensor(std).view(shape).to(like)
 
 
 @torch.no_grad()
@@ -230,20 +271,30 @@ def decode_latents(pipe: Any, latents: torch.Tensor) -> tuple[list[Image.Image],
     nsfw = None
     if getattr(pipe, "safety_checker", None) is not None and hasattr(pipe, "run_safety_checker"):
         pixels, nsfw = pipe.run_safety_checker(pixels, pixels.device, pixels.dtype)
+    watermark = getattr(pipe, "watermark", None)  # SDXL pipelines, when invisible-watermark is installed
+    if watermark is not None:
+        pixels = watermark.apply_watermark(pixels)
     images = pipe.image_processor.postprocess(pixels.float(), output_type="pil",
                                               do_denormalize=[True] * pixels.shape[0])
     return images, nsfw
 
 
-def _region_mask(grey: Image.Image) -> Image.Image:
-    """White wherever the grey mask lets anything change: the pipeline's own (binary) mask."""
+def _pipeline_mask(pipe: Any, grey: Image.Image) -> Image.Image:
+    """The mask handed to an inpaint pipeline (see the module docstring).
+
+    Ordinary UNet: all white, so the pipeline never pastes the original (its hard blend); stage 1
+    is the only blend. Inpainting UNet: white wherever the grey mask lets anything change, its
+    conditioning.
+    """
+    if int(pipe.unet.config.in_channels) == 4:
+        return Image.new("L", grey.size, 255)
     return Image.fromarray(np.where(np.asarray(grey) > 0, 255, 0).astype(np.uint8), mode="L")
 
 
-def soft_inpaint(pipe: Any, image: Image.Image, mask_image: Image.Image, prompt: str | list[str] | None = None,
-                 *, settings: SoftInpaintingSettings | None = None, width: int | None = None,
-                 height: int | None = None, strength: float = 0.75, background: str = BACKGROUND,
-                 **pipe_kwargs: Any) -> SoftInpaintOutput:
+def soft_inpaint(pipe: Any, image: Image.Image, mask_image: Image.Image,
+                 prompt: str | list[str] | None = None, *, settings: SoftInpaintingSettings | None = None,
+                 width: int | None = None, height: int | None = None, strength: float = 0.75,
+                 background: str = BACKGROUND, **pipe_kwargs: Any) -> SoftInpaintOutput:
     """Run ``pipe`` with soft inpainting (both stages) and return the composited pictures.
 
     ``mask_image`` is grey: white = regenerate, black = keep, grey = opacity (a transparent RGBA
@@ -254,10 +305,12 @@ def soft_inpaint(pipe: Any, image: Image.Image, mask_image: Image.Image, prompt:
     """
     kind = pipeline_kind(pipe)
     settings = settings or SoftInpaintingSettings()
-    if "output_type" in pipe_kwargs:
-        raise ValueError("soft_inpaint returns pictures; output_type is not accepted")
+    for unsupported in ("output_type", "padding_mask_crop"):
+        if unsupported in pipe_kwargs:
+            raise ValueError(f"soft_inpaint does not accept {unsupported}: it returns full-size pictures "
+                             "composited over the original")
     multiple = math.lcm(8, int(getattr(pipe, "vae_scale_factor", 8)))
-    original = image.convert("RGB")
+    original = pictures.flatten(image, background)  # transparency onto the background, as the host does
     grey = mask_from_picture(mask_image)
     if grey.size != original.size:
         raise ValueError(f"the mask is {grey.size[0]}x{grey.size[1]} but the image is "
@@ -278,7 +331,7 @@ def soft_inpaint(pipe: Any, image: Image.Image, mask_image: Image.Image, prompt:
 
     call: dict[str, Any] = dict(prompt=prompt, strength=strength, output_type="latent", **pipe_kwargs)
     if kind == "inpaint":
-        call.update(image=original, mask_image=_region_mask(grey), width=width, height=height)
+        call.update(image=original, mask_image=_pipeline_mask(pipe, grey), width=width, height=height)
     else:
         call.update(image=init_latents.to(pipe.unet.dtype))
     with soft_inpainting_steps(pipe.scheduler, blend):
