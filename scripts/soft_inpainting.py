@@ -207,7 +207,7 @@ class Script(scripts.Script):
 
 def _parse_with_overrides(p: Any, args: Any) -> ParsedArgs:
     """The job's arguments, with any X/Y/Z axis values laid over them (validated the same way)."""
-    parsed = parse_script_args(args)
+    parsed = parse_script_args(args, defaults=options.user_defaults(shared.opts))
     overrides = xyz.overrides(p)
     if not overrides:
         return parsed

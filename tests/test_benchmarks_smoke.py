@@ -16,7 +16,7 @@ import torch
 
 from benchmarks import cli, reference
 from benchmarks.cases import make_case
-from benchmarks.report import EXTRAPOLATED, MEASURED, format_ratio, format_seconds
+from benchmarks.report import EXTRAPOLATED, MEASURED, Row, format_ratio, format_seconds
 from benchmarks.timing import measure, measure_together
 from lib_soft_inpainting import (
     SoftInpaintingSettings,
@@ -37,6 +37,7 @@ def test_command_writes_tables_csv_plot_and_memory(tmp_path, capsys):
     assert "(a) After sampling" in printed and "(b) Every sampler step" in printed
     assert "~" in printed  # extrapolated reference figures are marked
     assert "Targets:" in printed and "(none of the target cases" in printed  # sizes 8 and 12 only
+    assert "other processes used" in printed or "unknown (no /proc/stat)" in printed
 
     with (out / "timings.csv").open(encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
@@ -156,3 +157,24 @@ def test_cases_are_seeded_and_shaped_like_the_host():
     pictures = one.post_sample()
     assert len(pictures.masks) == len(pictures.overlays) == 3
     assert pictures.overlays[0].size == (128, 128) and pictures.overlays[0].mode == "RGBA"
+
+
+def test_targets_give_verdicts(capsys):
+    def row(stage, method, seconds, size=128, device="cpu"):
+        return Row(device, stage, method, size, 1, seconds, seconds, 3)
+
+    rows = [row("post_sample", "difference_masks", 0.01),
+            row("post_sample", "difference_masks_per_pixel", 5.0),
+            row("post_sample", "post_sample", 0.2),
+            row("stage1", "stage1", 1e-3), row("stage1", "stage1_float64", 2e-3),
+            row("stage1", "hard_blend", 1e-4),
+            row("stage1", "stage1", 1e-3, device="cuda"),
+            row("stage1", "stage1_float64", 1.5e-3, device="cuda"),
+            row("stage1", "hard_blend", 1e-4, device="cuda")]
+    log = cli.Log()
+    cli._targets(rows, ["cpu", "cuda"], [1], log)
+    text = "\n".join(log.lines)
+    assert "500× faster (target >= 1000×: NOT met)" in text
+    assert "200 ms (target < 0.1 s: NOT met)" in text
+    assert "(cpu): float64 ÷ ours = 2× (target >= 1×: met); ours ÷ hard blend = 10×" in text
+    assert "(cuda): float64 ÷ ours = 1.5× (target >= 2×: NOT met)" in text
