@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
+import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -48,7 +51,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
                         help=f"sizes {QUICK_SIZES}, batches {QUICK_BATCHES}, shorter timing budget")
     parser.add_argument("--sizes", type=int, nargs="+", help=f"latent sizes (default {FULL_SIZES})")
     parser.add_argument("--batches", type=int, nargs="+", help=f"batch sizes (default {FULL_BATCHES})")
-    parser.add_argument("--reference-max", type=int, default=128,
+    parser.add_argument("--reference-max", type=int, default=256,
                         help="largest latent size the per-pixel reference runs at (batch 1); 0 = never")
     parser.add_argument("--budget", type=float, default=None,
                         help="seconds of timed calls per figure (default 1, 0.25 with --quick)")
@@ -105,6 +108,42 @@ def _machine() -> str:
     return text
 
 
+class OtherWork:
+    """How much of the machine's CPU time other processes used while the benchmark ran.
+
+    Timings on a shared machine are skewed by whatever else runs, so the report says how much
+    did: busy time from ``/proc/stat`` (Linux) minus this process's own and its children's.
+    """
+
+    def __init__(self) -> None:
+        self.start = self._snapshot()
+
+    @staticmethod
+    def _busy_seconds() -> float | None:
+        try:
+            with open("/proc/stat", encoding="ascii") as stat:
+                ticks = [int(x) for x in stat.readline().split()[1:]]
+        except (OSError, ValueError):
+            return None
+        idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)
+        return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+    def _snapshot(self) -> tuple[float, float | None, float]:
+        own = os.times()
+        return time.perf_counter(), self._busy_seconds(), own.user + own.system + own.children_user + \
+            own.children_system
+
+    def summary(self) -> str:
+        wall0, busy0, own0 = self.start
+        wall1, busy1, own1 = self._snapshot()
+        if busy0 is None or busy1 is None or wall1 <= wall0:
+            return "CPU time of other processes during the run: unknown (no /proc/stat)"
+        others = max(0.0, (busy1 - busy0) - (own1 - own0))
+        share = others / ((wall1 - wall0) * (os.cpu_count() or 1))
+        return (f"Run time {wall1 - wall0:.0f} s; other processes used {100 * share:.0f}% of the machine's "
+                f"{os.cpu_count()} CPUs meanwhile (figures from a busy machine are slower and noisier)")
+
+
 def _row(device: str, stage: str, method: str, size: int, batch: int, timing: Timing,
          source: str = MEASURED) -> Row:
     return Row(device, stage, method, size, batch, timing.median, timing.best, timing.repeats, source)
@@ -152,6 +191,9 @@ def _post_sample_rows(device: str, args: argparse.Namespace, ref: dict[int, Timi
             if reference is not None:
                 pixels = timed[PIXELS]
                 source = f"{SUMMED}, {EXTRAPOLATED}" if reference.source == EXTRAPOLATED else SUMMED
+                if device != "cpu":  # the reference and the pixel stage always run on the CPU
+                    reference = replace(reference, source=f"{reference.source}, on cpu")
+                    source += ", on cpu"
                 rows += [reference, Row(device, "post_sample", POST_REF, size, batch,
                                         reference.median_s + pixels.median, reference.best_s + pixels.best,
                                         0, source)]
@@ -293,6 +335,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     log = Log()
     log(f"Soft inpainting benchmarks — {_machine()}")
+    other_work = OtherWork()
     log(f"latent sizes {list(args.sizes)}, batches {list(args.batches)}, devices {args.devices}, "
         f"median of >= {args.min_repeats} calls / {args.budget:g} s per figure; the figures compared in "
         f"one table row are timed in alternating rounds")
@@ -341,6 +384,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             log("(no plot: matplotlib is not installed)")
     written.append("report.txt")
     log()
+    log(other_work.summary())
     log(f"Wrote {', '.join(written)} to {args.out}")
     (args.out / "report.txt").write_text("\n".join(log.lines) + "\n", encoding="utf-8")
     return 0

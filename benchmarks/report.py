@@ -146,7 +146,7 @@ def plot(rows: Sequence[Row], path: Path, title: str) -> bool:
         ax.set_ylabel("seconds (median)")
         ax.set_title(titles[stage])
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=7, loc="upper left")
     fig.suptitle(title + "\nhollow markers, dashed lines: extrapolated from the per-pixel cost", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -9,9 +9,9 @@ Vectorised over all pixels and the batch: every pixel's window is gathered as in
 value's order-preserving bits with its tap index below them, one strided view of the padded
 map per tap), sorted along the (short) tap axis, and the interval arithmetic runs on whole
 tensors, in row chunks that bound memory at any size. The sort is a compare-exchange network
-over whole rows of keys, so each pixel's weights travel with its values without a gather. Values are compared and averaged at float32
-precision; sums accumulate in float64 like upstream's Python floats, except on devices without
-float64 (MPS), where float32 is used.
+over whole rows of keys, so each pixel's weights travel with its values without a gather.
+Values are compared and averaged at float32 precision; sums accumulate in float64 like
+upstream's Python floats, except on devices without float64 (MPS), where float32 is used.
 """
 
 from __future__ import annotations
@@ -28,10 +28,11 @@ __all__ = ["accumulate_dtype_for", "get_gaussian_kernel", "weighted_histogram_fi
 
 ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
 
-# Window keys (taps × pixels) per chunk; every temporary of a chunk is this many elements, so the
-# working memory is bounded whatever the image size. On the CPU ~10k pixels of 25 taps keep a
-# chunk's rows in cache and its buffers reused (measured fastest, and 3-4× faster than 4M at 512²);
-# accelerators want big kernels: 4M elements (~300 MiB of temporaries) per chunk there.
+# Window keys (taps × pixels) per chunk (at least one image row of the batch); a chunk's ~7
+# temporaries have this many 8-byte elements, so the working memory is bounded whatever the image
+# size. On the CPU ~10k pixels of 25 taps keep a chunk's rows in cache and its buffers reused
+# (measured fastest: 3× faster than 4M at 512²); accelerators want big kernels: 4M elements
+# (~250 MiB of temporaries) per chunk there.
 _CPU_CHUNK_ELEMENTS = 1 << 18
 _CHUNK_ELEMENTS = 1 << 22
 

@@ -250,7 +250,8 @@ def test_settings_page_defaults_fill_sliders_and_short_api_lists() -> None:
     p, _ = _api_job(webui, [True])
     assert p.extra_generation_params["Soft inpainting difference threshold"] == 1.25
     p, _ = _api_job(webui, [True, None, None, None, None, None, 3])
-    assert p.extra_generation_params["Soft inpainting difference threshold"] == 1.25, "None = the user default"
+    threshold = p.extra_generation_params["Soft inpainting difference threshold"]
+    assert threshold == 1.25, "None = the user default"
     assert _ours(webui)[0].value is True
 
 
