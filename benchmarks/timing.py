@@ -34,30 +34,40 @@ def synchronizer(device: torch.device | str) -> Callable[[], None]:
 
 def measure_together(fns: Mapping[str, Callable[[], object]], device: torch.device | str = "cpu", *,
                      budget_s: float = 1.0, min_repeats: int = 3, max_repeats: int = 200,
-                     warmup: int = 1) -> dict[str, Timing]:
-    """Time several calls in rounds (one call of each per round) so that a burst of load from
+                     warmup: int = 1, max_calls_per_slot: int = 100) -> dict[str, Timing]:
+    """Time several calls in rounds (one slot of each per round) so that a burst of load from
     elsewhere on the machine hits all of them alike and their ratios stay meaningful.
 
-    Each is called ``warmup`` times untimed first; then rounds run until each call has used
-    ``budget_s`` on average (at least ``min_repeats``, at most ``max_repeats`` rounds). Results are
-    dropped before the next call, so memory does not pile up between repeats.
+    Each is called ``warmup`` times untimed first; the last of those sets how many calls fill
+    its slot of a round (about ``budget_s / 20`` of calls, at most ``max_calls_per_slot``), so a
+    call 100× faster than its neighbour gets more samples instead of a median of three. Rounds
+    then run until the calls have used ``budget_s`` each on average (at least ``min_repeats``,
+    at most ``max_repeats`` rounds). Every call is timed on its own, with the device synchronised
+    after it; results are dropped before the next call, so memory does not pile up.
     """
     sync = synchronizer(device)
-    for fn in fns.values():
+    slot_s = budget_s / 20
+    per_slot: dict[str, int] = {}
+    for name, fn in fns.items():
+        elapsed = 0.0
         for _ in range(warmup):
+            start = time.perf_counter()
             fn()
-    sync()
+            sync()
+            elapsed = time.perf_counter() - start
+        per_slot[name] = max(1, min(max_calls_per_slot, int(slot_s / elapsed) if elapsed > 0 else 1))
     times: dict[str, list[float]] = {name: [] for name in fns}
     spent = 0.0
     rounds = 0
     while rounds < max(1, min_repeats) or (spent < budget_s * len(fns) and rounds < max_repeats):
         for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            sync()
-            elapsed = time.perf_counter() - start
-            times[name].append(elapsed)
-            spent += elapsed
+            for _ in range(per_slot[name]):
+                start = time.perf_counter()
+                fn()
+                sync()
+                elapsed = time.perf_counter() - start
+                times[name].append(elapsed)
+                spent += elapsed
         rounds += 1
     return {name: Timing(statistics.median(t), min(t), len(t)) for name, t in times.items()}
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
+import time
 
 import numpy as np
 import pytest
@@ -178,3 +179,22 @@ def test_targets_give_verdicts(capsys):
     assert "200 ms (target < 0.1 s: NOT met)" in text
     assert "(cpu): float64 ÷ ours = 2× (target >= 1×: met); ours ÷ hard blend = 10×" in text
     assert "(cuda): float64 ÷ ours = 1.5× (target >= 2×: NOT met)" in text
+
+
+def test_measure_together_gives_fast_calls_more_samples_in_alternating_slots():
+    order = []
+
+    def fast():
+        order.append("fast")
+
+    def slow():
+        order.append("slow")
+        time.sleep(0.005)
+
+    timings = measure_together({"fast": fast, "slow": slow}, budget_s=0.2, min_repeats=2,
+                               max_calls_per_slot=7)
+    assert timings["fast"].repeats > timings["slow"].repeats >= 2
+    after_warmup = order[2:]
+    # Slots alternate: a block of fast calls, then the slow call(s), round after round.
+    assert after_warmup[:7] == ["fast"] * 7 and after_warmup[7] == "slow"
+    assert timings["slow"].median >= 0.005 > timings["fast"].median
