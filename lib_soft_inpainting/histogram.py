@@ -17,6 +17,7 @@ upstream's Python floats, except on devices without float64 (MPS), where float32
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Sequence
 from typing import TypeVar
 
@@ -29,11 +30,11 @@ __all__ = ["accumulate_dtype_for", "get_gaussian_kernel", "weighted_histogram_fi
 ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
 
 # Window keys (taps × pixels) per chunk (at least one image row of the batch); a chunk's ~7
-# temporaries have this many 8-byte elements, so the working memory is bounded whatever the image
-# size. On the CPU ~10k pixels of 25 taps keep a chunk's rows in cache and its buffers reused
-# (measured fastest: 3× faster than 4M at 512²); accelerators want big kernels: 4M elements
-# (~250 MiB of temporaries) per chunk there.
-_CPU_CHUNK_ELEMENTS = 1 << 18
+# buffers (reused by every chunk) have this many 8-byte elements, so the working memory is bounded
+# whatever the image size. On the CPU ~20k pixels of 25 taps are one chunk for a 128² latent map
+# and as fast as smaller chunks at 512² (measured; 4M was 3× slower there); accelerators want big
+# kernels: 4M elements (~250 MiB of buffers) per chunk there.
+_CPU_CHUNK_ELEMENTS = 1 << 19
 _CHUNK_ELEMENTS = 1 << 22
 
 
@@ -96,7 +97,11 @@ def _window_bounds(total: torch.Tensor, pmin: float, pmax: float, min_width: flo
     return torch.where(narrow, wlo, lo), torch.where(narrow, whi, hi)
 
 
-_MAX_ID_BITS = 31  # a key is the value's 32 order bits above the tap index: it must fit in int64
+_MAX_ID_BITS = 31  # a key is the value's 32 order bits in its high word above the tap index
+_VALUE_SHIFT = 32  # the value's bits fill a key's high 32-bit word, the tap index its low word
+# On a little-endian machine the high word of an int64 is the second int32 of its two: reading
+# it through a view saves a shift over the whole chunk.
+_HIGH_WORD = 1 if sys.byteorder == "little" else 0
 
 
 @functools.cache
@@ -135,16 +140,16 @@ def _float_from_sortable(bits: torch.Tensor) -> torch.Tensor:
     return _sortable_bits(bits.view(torch.float32)).view(torch.float32)
 
 
-def _sort_rows_in_place(rows: list[torch.Tensor]) -> None:
+def _sort_rows_in_place(rows: list[torch.Tensor], spare: torch.Tensor | None = None) -> None:
     """Sort int64 keys across equally shaped ``rows`` with a compare-exchange network.
 
     Each comparator is a min and a max of two whole rows, which beats ``torch.sort`` along a
-    short axis. Both are written into existing buffers (the min into a spare one that then swaps
-    places with the row it replaces), so the network allocates nothing: on the CPU a fresh
-    buffer per comparator costs more in page faults than the comparison itself. ``rows`` is
-    reordered as a list; the tensors it ends up holding are the sorted rows.
+    short axis. Both are written into existing buffers (the min into a spare one, given or made,
+    that then swaps places with the row it replaces), so the network allocates nothing: on the
+    CPU a fresh buffer per comparator costs more in page faults than the comparison itself.
+    ``rows`` is reordered as a list; the tensors it ends up holding are the sorted rows.
     """
-    spare = torch.empty_like(rows[0])
+    spare = torch.empty_like(rows[0]) if spare is None else spare
     for i, j in sorting_network(len(rows)):
         low, high = rows[i], rows[j]
         torch.minimum(low, high, out=spare)
@@ -152,31 +157,60 @@ def _sort_rows_in_place(rows: list[torch.Tensor]) -> None:
         rows[i], spare = spare, low
 
 
+class _Workspace:
+    """Chunk-sized buffers that every chunk of one filter call reuses.
+
+    Fresh multi-MiB temporaries are fresh pages on the CPU: faulting them in cost more than the
+    arithmetic done in them (3× per op, measured), so each chunk writes into these instead.
+    """
+
+    def __init__(self, n: int, m: int, acc: torch.dtype, device: torch.device) -> None:
+        self.spare = torch.empty(m, dtype=torch.int64, device=device)
+        self.sorted = torch.empty((n, m), dtype=torch.int64, device=device)
+        self.ids = torch.empty((n, m), dtype=torch.int64, device=device)
+        self.bounds = torch.empty((n + 1, m), dtype=acc, device=device)
+        self.values = torch.empty((n, m), dtype=acc, device=device)
+        self.scratch = torch.empty((n, m), dtype=acc, device=device)
+        self.missed = torch.empty((n, m), dtype=torch.bool, device=device)
+
+
 def _filter_keys(keys: torch.Tensor, weight_table: torch.Tensor, id_bits: int, pmin: float, pmax: float,
-                 min_width: float, acc: torch.dtype) -> torch.Tensor:
+                 min_width: float, acc: torch.dtype, work: _Workspace | None = None) -> torch.Tensor:
     """The filter for ``[N, M]`` window keys (N taps of M pixels) -> ``[M]`` in ``acc``.
 
-    A key is a value's order bits above ``id_bits`` bits naming its tap (all ones: outside the
-    image); ``weight_table`` maps a tap id to its weight (0 for "outside"). ``keys`` is consumed.
+    A key is a value's order bits in its high 32-bit word above a low word naming its tap (its
+    low ``id_bits`` bits all ones: outside the image); ``weight_table`` maps a tap id to its
+    weight (0 for "outside"). ``keys`` is consumed; ``work`` (made if not given) holds at least M
+    columns.
     """
     n, m = keys.shape
+    work = _Workspace(n, m, acc, keys.device) if work is None else work
     rows = list(keys.unbind(0))
-    _sort_rows_in_place(rows)
-    keys = torch.stack(rows, 0)
+    _sort_rows_in_place(rows, work.spare[:m])
+    keys = torch.stack(rows, 0, out=work.sorted[:, :m])
     # Sorting keys sorted the values and carried each tap's id along: both come back from the
     # key without a gather of the windows.
-    w = weight_table.index_select(0, (keys & ((1 << id_bits) - 1)).view(-1)).view(n, m)
-    v = _float_from_sortable((keys >> id_bits).to(torch.int32)).to(acc)
-
-    # bounds[k] is the running weight before the k-th smallest value, bounds[k + 1] after it.
-    bounds = torch.empty((n + 1, m), dtype=acc, device=keys.device)
+    ids = torch.bitwise_and(keys, (1 << id_bits) - 1, out=work.ids[:, :m])
+    # bounds[k] is the running weight before the k-th smallest value, bounds[k + 1] after it
+    # (a loop of adds into one buffer: faster than cumsum along the short axis on the CPU).
+    weights = torch.take(weight_table, ids, out=work.scratch[:, :m])
+    bounds = work.bounds[:, :m]
     bounds[0] = 0
     for k in range(n):
-        torch.add(bounds[k], w[k], out=bounds[k + 1])
+        torch.add(bounds[k], weights[k], out=bounds[k + 1])
+    # The value's order bits back to the float (the flip is its own inverse), in ids' buffer.
+    high = keys.view(torch.int32).view(n, m, 2)[..., _HIGH_WORD]
+    flip = ids.view(torch.int32)[:, :m]
+    torch.bitwise_right_shift(high, 31, out=flip).bitwise_and_(0x7FFFFFFF).bitwise_xor_(high)
+    values = work.values[:, :m]
+    values.copy_(flip.view(torch.float32))
+
     wlo, whi = _window_bounds(bounds[n:], pmin, pmax, min_width)
-    overlap = torch.minimum(bounds[1:], whi).sub_(torch.maximum(bounds[:-1], wlo)).clamp_min_(0)
+    overlap = torch.minimum(bounds[1:], whi, out=work.scratch[:, :m])
+    overlap.sub_(torch.maximum(bounds[:-1], wlo, out=bounds[:-1])).clamp_min_(0)
     # A value whose interval misses the window adds nothing, even if it is ±inf (no inf * 0).
-    value_sum = v.mul_(overlap).masked_fill_(overlap == 0, 0).sum(0)
+    missed = torch.eq(overlap, 0, out=work.missed[:, :m])
+    value_sum = values.mul_(overlap).masked_fill_(missed, 0).sum(0)
     weight_sum = overlap.sum(0)
     return torch.where(weight_sum > 0, value_sum / torch.where(weight_sum > 0, weight_sum, 1), 0)
 
@@ -211,19 +245,20 @@ def _filter_maps(maps: torch.Tensor, kernel: np.ndarray, center: tuple[int, int]
     weight_table = torch.as_tensor(table, device=maps.device)
 
     pad = (cx, kw - 1 - cx, cy, kh - 1 - cy)
-    padded_keys = _sortable_bits(F.pad(maps, pad)).to(torch.int64).bitwise_left_shift_(id_bits)
+    padded_keys = _sortable_bits(F.pad(maps, pad)).to(torch.int64).bitwise_left_shift_(_VALUE_SHIFT)
     padded_keys |= F.pad(torch.zeros((1, h, w), dtype=torch.int64, device=maps.device), pad, value=outside)
     offsets = [divmod(int(t), kw) for t in taps]
 
     rows = max(1, min(h, _chunk_elements(maps.device) // max(1, b * w * n)))
     chunk = torch.empty((n, b * rows * w), dtype=torch.int64, device=maps.device)
+    work = _Workspace(n, b * rows * w, acc, maps.device)
     for r0 in range(0, h, rows):
         r1 = min(h, r0 + rows)
         keys = chunk[:, :b * (r1 - r0) * w]
         for k, (ty, tx) in enumerate(offsets):
             torch.bitwise_or(padded_keys[:, r0 + ty:r1 + ty, tx:tx + w], k, out=keys[k].view(b, r1 - r0, w))
         out[:, r0:r1] = _filter_keys(keys, weight_table, id_bits, pmin, pmax, min_width,
-                                     acc).view(b, r1 - r0, w)
+                                     acc, work).view(b, r1 - r0, w)
     return out
 
 

@@ -348,3 +348,28 @@ def test_kernel_with_more_than_255_taps():
     img = make_map("odd", seed=1)
     out = weighted_histogram_filter(img, kernel, center, 0.25, 0.75, 1.0)
     assert_filter_close(out, oracle_weighted_histogram_filter(img, kernel, center, 0.25, 0.75, 1.0))
+
+
+def test_a_reused_larger_workspace_gives_the_fresh_result():
+    """Chunks write into buffers sized for the largest chunk; a smaller chunk uses their first
+    columns and must not see what an earlier chunk left there."""
+    from lib_soft_inpainting import histogram
+
+    taps, pixels = 25, 37
+    gen = torch.Generator().manual_seed(11)
+    table = torch.zeros(32, dtype=torch.float64)
+    table[:taps] = torch.rand(taps, generator=gen, dtype=torch.float64) + 0.1
+
+    def keys() -> torch.Tensor:
+        values = torch.randn(taps, pixels, generator=gen)
+        values[0, :5] = float("inf")
+        bits = histogram._sortable_bits(values).to(torch.int64).bitwise_left_shift_(histogram._VALUE_SHIFT)
+        return bits | torch.arange(taps)[:, None]
+
+    work = histogram._Workspace(taps, 3 * pixels, torch.float64, torch.device("cpu"))
+    histogram._filter_keys(keys(), table, 5, 0.0, 1.0, 1.0, torch.float64, work)  # dirty the buffers
+    chunk = keys()
+    fresh = histogram._filter_keys(chunk.clone(), table, 5, 0.25, 0.75, 1.0, torch.float64)
+    reused = histogram._filter_keys(chunk, table, 5, 0.25, 0.75, 1.0, torch.float64, work)
+    assert torch.equal(fresh, reused)
+    assert torch.isfinite(fresh).all() and fresh.shape == (pixels,)
