@@ -16,9 +16,12 @@ upstream's Python floats, except on devices without float64 (MPS), where float32
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import math
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from typing import TypeVar
 
 import numpy as np
@@ -82,26 +85,72 @@ def _center_of(kernel_center: int | Sequence[int] | np.ndarray | torch.Tensor) -
     return int(c[0]), int(c[1])
 
 
-def _window_bounds(total: torch.Tensor, pmin: float, pmax: float, min_width: float
-                   ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The weight window ``[S·pmin, S·pmax]``, widened to ``min_width`` (SPEC §7 order of clamps)."""
+def _is_narrow(total: float, pmin: float, pmax: float, min_width: float) -> bool:
+    """Whether the window ``[S·pmin, S·pmax]`` is narrower than ``min_width`` (SPEC §7)."""
+    return total * pmax - total * pmin < min_width
+
+
+def _window_bounds(total: torch.Tensor, pmin: float, pmax: float, min_width: float,
+                   narrow: bool | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The weight window ``[S·pmin, S·pmax]``, widened to ``min_width`` (SPEC §7 order of clamps).
+
+    Widened, it is centred, then moved to end at ``S`` if it ends past it, then to start at 0 if
+    it starts below it: its start is ``max(0, min(centre − min_width/2, S − min_width))``.
+    ``narrow`` says whether every pixel's window is widened (True), none is (False), or it varies
+    (None: chosen per pixel).
+    """
     lo, hi = total * pmin, total * pmax
-    narrow = (hi - lo) < min_width
+    if narrow is False:
+        return lo, hi
     centre = (lo + hi) / 2
-    wlo, whi = centre - min_width / 2, centre + min_width / 2
-    past_end = whi > total
-    wlo, whi = torch.where(past_end, total - min_width, wlo), torch.where(past_end, total, whi)
-    before_start = wlo < 0
-    wlo = torch.where(before_start, torch.zeros_like(wlo), wlo)
-    whi = torch.where(before_start, torch.full_like(whi, min_width), whi)
-    return torch.where(narrow, wlo, lo), torch.where(narrow, whi, hi)
+    wlo = torch.minimum(centre.sub_(min_width / 2), total - min_width).clamp_min_(0)
+    whi = wlo + min_width
+    if narrow:
+        return wlo, whi
+    widen = (hi - lo) < min_width
+    return torch.where(widen, wlo, lo), torch.where(widen, whi, hi)
 
 
-_MAX_ID_BITS = 31  # a key is the value's 32 order bits in its high word above the tap index
-_VALUE_SHIFT = 32  # the value's bits fill a key's high 32-bit word, the tap index its low word
-# On a little-endian machine the high word of an int64 is the second int32 of its two: reading
-# it through a view saves a shift over the whole chunk.
-_HIGH_WORD = 1 if sys.byteorder == "little" else 0
+def _clipped_weight_totals(weights: np.ndarray, center: tuple[int, int], height: int, width: int
+                           ) -> list[int]:
+    """Every distinct total weight ``S`` a pixel of an ``height × width`` map can have.
+
+    Near the borders part of the window lies outside the image; which part depends only on how
+    close the pixel is to each border, so a few row and column classes cover every pixel.
+    ``weights`` are the (integer) weights of the whole kernel grid.
+    """
+    (kh, kw), (cy, cx) = weights.shape, center
+    table = np.zeros((kh + 1, kw + 1), dtype=np.int64)  # 2-D prefix sums: any block in O(1)
+    table[1:, 1:] = weights.cumsum(0).cumsum(1)
+
+    def spans(size: int, taps: int, c: int) -> set[tuple[int, int]]:
+        pos = np.arange(size)
+        first = np.maximum(0, c - pos)
+        last = np.minimum(taps - 1, size - 1 - pos + c) + 1
+        return set(zip(first.tolist(), last.tolist(), strict=True))
+
+    columns = spans(width, kw, cx)
+    return [int(table[y1, x1] - table[y0, x1] - table[y1, x0] + table[y0, x0])
+            for y0, y1 in spans(height, kh, cy) for x0, x1 in columns]
+
+
+def _narrowness(totals: list[int], pmin: float, pmax: float, min_width: float) -> bool | None:
+    """True if every window is widened, False if none is, None if it depends on the pixel."""
+    narrow = {_is_narrow(float(total), pmin, pmax, min_width) for total in totals}
+    return narrow.pop() if len(narrow) == 1 else None
+
+
+# A window key is an int64: a value's 32 order bits in the high word above its tap's weight, a
+# fixed-point integer of at most ``_WEIGHT_ONE`` (the kernel's largest weight), in the low word.
+# Sorting keys sorts values and carries each weight along: no gather, no tap ids.
+_WEIGHT_ONE = (1 << 31) - 1
+_VALUE_SHIFT = 32
+_LOW_WORD_ONES = (1 << 32) - 1
+_HIGH_WORD_ONES = -(1 << 32)  # int64 with the high word all ones, the low word zero
+# On a little-endian machine the low word of an int64 is the first int32 of its two: reading a
+# word through a view costs nothing.
+_LOW_WORD = 0 if sys.byteorder == "little" else 1
+_HIGH_WORD = 1 - _LOW_WORD
 
 
 @functools.cache
@@ -135,9 +184,14 @@ def _sortable_bits(values: torch.Tensor) -> torch.Tensor:
     return bits ^ ((bits >> 31) & 0x7FFFFFFF)
 
 
-def _float_from_sortable(bits: torch.Tensor) -> torch.Tensor:
-    """The inverse of :func:`_sortable_bits` (the flip is its own inverse)."""
-    return _sortable_bits(bits.view(torch.float32)).view(torch.float32)
+def _quantized_weights(weights: np.ndarray) -> tuple[np.ndarray, float]:
+    """Positive weights as integers (the largest is ``_WEIGHT_ONE``) and the integers per unit.
+
+    31 bits keep every weight to 5e-10 of the largest; the running sums of the integers are then
+    exact in float64, so the intervals tile ``[0, S]`` without rounding gaps.
+    """
+    units = _WEIGHT_ONE / float(weights.max())
+    return np.rint(weights * units).astype(np.int64), units
 
 
 def _sort_rows_in_place(rows: list[torch.Tensor], spare: torch.Tensor | None = None) -> None:
@@ -145,8 +199,7 @@ def _sort_rows_in_place(rows: list[torch.Tensor], spare: torch.Tensor | None = N
 
     Each comparator is a min and a max of two whole rows, which beats ``torch.sort`` along a
     short axis. Both are written into existing buffers (the min into a spare one, given or made,
-    that then swaps places with the row it replaces), so the network allocates nothing: on the
-    CPU a fresh buffer per comparator costs more in page faults than the comparison itself.
+    that then swaps places with the row it replaces), so the network allocates nothing.
     ``rows`` is reordered as a list; the tensors it ends up holding are the sorted rows.
     """
     spare = torch.empty_like(rows[0]) if spare is None else spare
@@ -158,71 +211,141 @@ def _sort_rows_in_place(rows: list[torch.Tensor], spare: torch.Tensor | None = N
 
 
 class _Workspace:
-    """Chunk-sized buffers that every chunk of one filter call reuses.
+    """Flat buffers that the chunks of a filter call carve their ``[taps, pixels]`` tensors from.
 
-    Fresh multi-MiB temporaries are fresh pages on the CPU: faulting them in cost more than the
-    arithmetic done in them (3× per op, measured), so each chunk writes into these instead.
+    Fresh multi-MiB temporaries are fresh pages on the CPU, and faulting them in cost more than
+    all the arithmetic done in them (measured: half of a call's time), so chunks write into these
+    instead, and on the CPU one workspace is kept for the next call (see ``_workspace``).
     """
 
-    def __init__(self, n: int, m: int, acc: torch.dtype, device: torch.device) -> None:
-        self.spare = torch.empty(m, dtype=torch.int64, device=device)
-        self.sorted = torch.empty((n, m), dtype=torch.int64, device=device)
-        self.ids = torch.empty((n, m), dtype=torch.int64, device=device)
-        self.bounds = torch.empty((n + 1, m), dtype=acc, device=device)
-        self.values = torch.empty((n, m), dtype=acc, device=device)
-        self.scratch = torch.empty((n, m), dtype=acc, device=device)
-        self.missed = torch.empty((n, m), dtype=torch.bool, device=device)
+    def __init__(self, elements: int, acc: torch.dtype, device: torch.device) -> None:
+        self.elements, self.acc, self.device = elements, acc, device
+        self._keys = torch.empty(elements, dtype=torch.int64, device=device)
+        self._sorted = torch.empty(elements, dtype=torch.int64, device=device)
+        self._bounds = torch.empty(elements, dtype=acc, device=device)
+        self._overlap = torch.empty(elements, dtype=acc, device=device)
+        self._values = torch.empty(elements, dtype=acc, device=device)
+        self._flips = torch.empty(elements, dtype=torch.int32, device=device)
+
+    def fits(self, elements: int, acc: torch.dtype, device: torch.device) -> bool:
+        return elements <= self.elements and acc == self.acc and device == self.device
+
+    def keys(self, n: int, m: int) -> torch.Tensor:
+        """``[n + 1, m]`` keys: ``n`` rows of window keys and the sort's spare row."""
+        return self._keys[:(n + 1) * m].view(n + 1, m)
+
+    def sorted(self, n: int, m: int) -> torch.Tensor:
+        return self._sorted[:n * m].view(n, m)
+
+    def bounds(self, n: int, m: int) -> torch.Tensor:
+        return self._bounds[:(n + 1) * m].view(n + 1, m)
+
+    def overlap(self, n: int, m: int) -> torch.Tensor:
+        return self._overlap[:n * m].view(n, m)
+
+    def values(self, n: int, m: int) -> torch.Tensor:
+        return self._values[:n * m].view(n, m)
+
+    def flips(self, n: int, m: int) -> torch.Tensor:
+        return self._flips[:n * m].view(n, m)
 
 
-def _filter_keys(keys: torch.Tensor, weight_table: torch.Tensor, id_bits: int, pmin: float, pmax: float,
-                 min_width: float, acc: torch.dtype, work: _Workspace | None = None) -> torch.Tensor:
-    """The filter for ``[N, M]`` window keys (N taps of M pixels) -> ``[M]`` in ``acc``.
+_kept_workspace: _Workspace | None = None
+_kept_lock = threading.Lock()
 
-    A key is a value's order bits in its high 32-bit word above a low word naming its tap (its
-    low ``id_bits`` bits all ones: outside the image); ``weight_table`` maps a tap id to its
-    weight (0 for "outside"). ``keys`` is consumed; ``work`` (made if not given) holds at least M
-    columns.
+
+@contextlib.contextmanager
+def _workspace(elements: int, acc: torch.dtype, device: torch.device) -> Iterator[_Workspace]:
+    """A workspace of at least ``elements`` per buffer, lent for one filter call.
+
+    On the CPU one workspace (15 MiB for a 128² map, never over 40 MiB) is kept between calls,
+    so a steady stream of jobs touches no fresh pages; a call made while another holds it
+    (another thread) gets its own. Every element a chunk reads, it has written first, so nothing
+    of one call reaches the next. Other devices have caching allocators: a fresh one each call.
     """
-    n, m = keys.shape
-    work = _Workspace(n, m, acc, keys.device) if work is None else work
-    rows = list(keys.unbind(0))
-    _sort_rows_in_place(rows, work.spare[:m])
-    keys = torch.stack(rows, 0, out=work.sorted[:, :m])
-    # Sorting keys sorted the values and carried each tap's id along: both come back from the
-    # key without a gather of the windows.
-    ids = torch.bitwise_and(keys, (1 << id_bits) - 1, out=work.ids[:, :m])
+    global _kept_workspace
+    keep = device.type == "cpu" and elements <= 2 * _CPU_CHUNK_ELEMENTS and _kept_lock.acquire(blocking=False)
+    if not keep:
+        yield _Workspace(elements, acc, device)
+        return
+    try:
+        kept = _kept_workspace
+        if kept is None or not kept.fits(elements, acc, device):
+            _kept_workspace = None  # let the old one go before the new one is made
+            kept = _Workspace(elements, acc, device)
+            _kept_workspace = kept
+        yield kept
+    finally:
+        _kept_lock.release()
+
+
+def release_workspace() -> None:
+    """Free the workspace kept between CPU filter calls (the next call makes a new one)."""
+    global _kept_workspace
+    with _kept_lock:
+        _kept_workspace = None
+
+
+def _filter_keys(keys: torch.Tensor, units: float, pmin: float, pmax: float, min_width: float,
+                 work: _Workspace, *, non_negative: bool = False, finite: bool = False,
+                 narrow: bool | None = None) -> torch.Tensor:
+    """The filter for ``[N + 1, M]`` keys (N taps of M pixels, then a spare row) -> ``[M]``.
+
+    ``units`` is the weight integers per unit of weight. ``non_negative`` says every value's
+    order bits are its float bits (no sign flip to undo); ``finite`` that no ±inf or NaN needs
+    masking; ``narrow`` is passed to :func:`_window_bounds`. ``keys`` is consumed; the result is
+    in ``work``'s accumulation dtype.
+    """
+    n, m = keys.shape[0] - 1, keys.shape[1]
+    rows = list(keys[:n].unbind(0))
+    _sort_rows_in_place(rows, keys[n])
+
     # bounds[k] is the running weight before the k-th smallest value, bounds[k + 1] after it
-    # (a loop of adds into one buffer: faster than cumsum along the short axis on the CPU).
-    weights = torch.take(weight_table, ids, out=work.scratch[:, :m])
-    bounds = work.bounds[:, :m]
+    # (sums of integers below 2**53: exact). Each sorted row's two words go straight to where
+    # they are used (a loop of row adds: ``cumsum`` along the short axis is 4× slower on the CPU).
+    keys = torch.stack(rows, 0, out=work.sorted(n, m))
+    words = keys.view(torch.int32).view(n, m, 2)
+    weights, order_bits = words[..., _LOW_WORD], words[..., _HIGH_WORD]
+    bounds, values = work.bounds(n, m), work.values(n, m)
     bounds[0] = 0
-    for k in range(n):
-        torch.add(bounds[k], weights[k], out=bounds[k + 1])
-    # The value's order bits back to the float (the flip is its own inverse), in ids' buffer.
-    high = keys.view(torch.int32).view(n, m, 2)[..., _HIGH_WORD]
-    flip = ids.view(torch.int32)[:, :m]
-    torch.bitwise_right_shift(high, 31, out=flip).bitwise_and_(0x7FFFFFFF).bitwise_xor_(high)
-    values = work.values[:, :m]
-    values.copy_(flip.view(torch.float32))
+    bounds[1:].copy_(weights)
+    for k in range(1, n):
+        bounds[k + 1].add_(bounds[k])
+    if non_negative:
+        values.copy_(order_bits.view(torch.float32))
+    else:
+        flipped = torch.bitwise_right_shift(order_bits, 31, out=work.flips(n, m))
+        values.copy_(flipped.bitwise_and_(0x7FFFFFFF).bitwise_xor_(order_bits).view(torch.float32))
+    wlo, whi = _window_bounds(bounds[n], pmin, pmax, min_width * units, narrow)
+    # An interval [a, b] overlaps the window [lo, hi] by clamp(b) − clamp(a): clamping every
+    # bound once gives each overlap in one subtraction, and their sum in one more.
+    torch.clamp(bounds, wlo, whi, out=bounds)
+    overlap = torch.sub(bounds[1:], bounds[:-1], out=work.overlap(n, m))
+    weight_sum = bounds[n] - bounds[0]
+    weighted = values.mul_(overlap)
+    if not finite:  # a value whose interval misses the window adds nothing, even ±inf (no inf·0)
+        weighted.masked_fill_(overlap == 0, 0)
+    # Nothing overlaps -> the value sum is 0 too, and 0 / tiny is the specified 0.
+    return weighted.sum(0).div_(weight_sum.clamp_min_(torch.finfo(weight_sum.dtype).tiny))
 
-    wlo, whi = _window_bounds(bounds[n:], pmin, pmax, min_width)
-    overlap = torch.minimum(bounds[1:], whi, out=work.scratch[:, :m])
-    overlap.sub_(torch.maximum(bounds[:-1], wlo, out=bounds[:-1])).clamp_min_(0)
-    # A value whose interval misses the window adds nothing, even if it is ±inf (no inf * 0).
-    missed = torch.eq(overlap, 0, out=work.missed[:, :m])
-    value_sum = values.mul_(overlap).masked_fill_(missed, 0).sum(0)
-    weight_sum = overlap.sum(0)
-    return torch.where(weight_sum > 0, value_sum / torch.where(weight_sum > 0, weight_sum, 1), 0)
+
+def _value_flags(maps: torch.Tensor) -> tuple[bool, bool]:
+    """(all values >= 0 or -0, all values finite): each lets the filter skip work."""
+    if maps.device.type == "meta" or maps.numel() == 0:
+        return False, False
+    low, high = (float(x) for x in torch.aminmax(maps))  # NaN anywhere makes both NaN
+    return low >= 0, math.isfinite(low) and math.isfinite(high)
 
 
 def _filter_maps(maps: torch.Tensor, kernel: np.ndarray, center: tuple[int, int],
                  pmin: float, pmax: float, min_width: float, acc: torch.dtype) -> torch.Tensor:
     """The filter on ``[B, H, W]`` float32 maps with a float64 numpy kernel -> ``acc``-typed [B, H, W].
 
-    The whole padded batch is turned into keys once (value bits above an empty id field, or
-    above the all-ones "outside" id where the padding lies); a chunk's window keys are then one
-    strided ``bitwise_or`` per tap, which leaves "outside" untouched. Peak memory: the padded
-    keys (two maps' worth of bytes), the result, and a few chunks of ``_CHUNK_ELEMENTS``.
+    The padded batch is turned into keys once (value bits above an all-ones low word inside the
+    image, all zeros outside); a tap's window keys are then one strided ``bitwise_and`` with the
+    tap's weight below an all-ones high word, which leaves the outside with weight 0. Peak
+    memory: the padded keys (two maps' worth of bytes), the result, and one workspace of
+    ``_CHUNK_ELEMENTS``-sized buffers.
     """
     b, h, w = maps.shape
     kh, kw = kernel.shape
@@ -235,30 +358,43 @@ def _filter_maps(maps: torch.Tensor, kernel: np.ndarray, center: tuple[int, int]
     n = int(taps.size)
     if b == 0 or h == 0 or w == 0 or n == 0:
         return out
-    if n >= 1 << _MAX_ID_BITS:
-        raise ValueError(f"the kernel has {n} non-zero taps; at most {(1 << _MAX_ID_BITS) - 1} are supported")
-    id_bits = n.bit_length()
-    outside = (1 << id_bits) - 1  # > every tap id, and unchanged by OR-ing one in
-    host_dtype = np.float64 if acc == torch.float64 else np.float32
-    table = np.zeros(outside + 1, dtype=host_dtype)
-    table[:n] = kernel.reshape(-1)[taps]
-    weight_table = torch.as_tensor(table, device=maps.device)
+    quantized, units = _quantized_weights(kernel.reshape(-1)[taps])
+    masks = [_HIGH_WORD_ONES | int(q) for q in quantized]
+    non_negative, finite = _value_flags(maps)
+    narrow = None  # float64 sums of the integer weights are exact: the host knows every total
+    if acc == torch.float64:
+        grid = np.zeros(kh * kw, dtype=np.int64)
+        grid[taps] = quantized
+        totals = _clipped_weight_totals(grid.reshape(kh, kw), center, h, w)
+        narrow = _narrowness(totals, pmin, pmax, min_width * units)
 
     pad = (cx, kw - 1 - cx, cy, kh - 1 - cy)
-    padded_keys = _sortable_bits(F.pad(maps, pad)).to(torch.int64).bitwise_left_shift_(_VALUE_SHIFT)
-    padded_keys |= F.pad(torch.zeros((1, h, w), dtype=torch.int64, device=maps.device), pad, value=outside)
+    bits = maps.view(torch.int32) if non_negative else _sortable_bits(maps)
+    inside = bits.to(torch.int64).bitwise_left_shift_(_VALUE_SHIFT).bitwise_or_(_LOW_WORD_ONES)
+    padded_keys = F.pad(inside, pad, value=0)
     offsets = [divmod(int(t), kw) for t in taps]
+    every_tap = n == kh * kw
+    if every_tap:
+        masks = torch.tensor(masks, dtype=torch.int64, device=maps.device).view(kh, kw, 1, 1, 1)
+    ph, pw = padded_keys.shape[1:]
+    tap_strides = (pw, 1, ph * pw, pw, 1)  # (tap row, tap column, item, row, column)
 
     rows = max(1, min(h, _chunk_elements(maps.device) // max(1, b * w * n)))
-    chunk = torch.empty((n, b * rows * w), dtype=torch.int64, device=maps.device)
-    work = _Workspace(n, b * rows * w, acc, maps.device)
-    for r0 in range(0, h, rows):
-        r1 = min(h, r0 + rows)
-        keys = chunk[:, :b * (r1 - r0) * w]
-        for k, (ty, tx) in enumerate(offsets):
-            torch.bitwise_or(padded_keys[:, r0 + ty:r1 + ty, tx:tx + w], k, out=keys[k].view(b, r1 - r0, w))
-        out[:, r0:r1] = _filter_keys(keys, weight_table, id_bits, pmin, pmax, min_width,
-                                     acc, work).view(b, r1 - r0, w)
+    chunk_pixels = b * rows * w
+    with _workspace((n + 1) * chunk_pixels, acc, maps.device) as work:
+        for r0 in range(0, h, rows):
+            r1 = min(h, r0 + rows)
+            keys = work.keys(n, b * (r1 - r0) * w)
+            if every_tap:  # all taps in one op: a strided view of the padded keys per tap
+                windows = padded_keys.as_strided((kh, kw, b, r1 - r0, w), tap_strides,
+                                                 padded_keys.storage_offset() + r0 * pw)
+                torch.bitwise_and(windows, masks, out=keys[:n].view(kh, kw, b, r1 - r0, w))
+            else:
+                for k, (ty, tx) in enumerate(offsets):
+                    torch.bitwise_and(padded_keys[:, r0 + ty:r1 + ty, tx:tx + w], masks[k],
+                                      out=keys[k].view(b, r1 - r0, w))
+            out[:, r0:r1] = _filter_keys(keys, units, pmin, pmax, min_width, work, non_negative=non_negative,
+                                         finite=finite, narrow=narrow).view(b, r1 - r0, w)
     return out
 
 
@@ -287,6 +423,9 @@ def weighted_histogram_filter(img: ArrayT, kernel: np.ndarray | torch.Tensor,
     kernel_np = np.asarray(host_kernel, dtype=np.float64)
     if kernel_np.ndim != 2:
         raise ValueError(f"the kernel must be 2-D, got shape {kernel_np.shape}")
+    if not np.isfinite(kernel_np).all():
+        raise ValueError("the kernel's weights must be finite numbers "
+                         "(weights <= 0 are taps that do not count)")
     squeeze = maps.dim() == 2
     out = _filter_maps(maps[None] if squeeze else maps, kernel_np, _center_of(kernel_center),
                        float(percentile_min), float(percentile_max), float(min_width), acc)

@@ -350,26 +350,149 @@ def test_kernel_with_more_than_255_taps():
     assert_filter_close(out, oracle_weighted_histogram_filter(img, kernel, center, 0.25, 0.75, 1.0))
 
 
-def test_a_reused_larger_workspace_gives_the_fresh_result():
-    """Chunks write into buffers sized for the largest chunk; a smaller chunk uses their first
-    columns and must not see what an earlier chunk left there."""
+# ---------------------------------------------------------------- the filter's own shortcuts
+
+
+def test_non_finite_kernels_are_refused():
+    img = make_map("random", seed=1)
+    for bad in (np.inf, np.nan):
+        kernel = DEFAULT_KERNEL.copy()
+        kernel[0, 0] = bad
+        with pytest.raises(ValueError, match="kernel's weights must be finite"):
+            weighted_histogram_filter(img, kernel, 2, 0.25, 0.75, 1.0)
+
+
+def _brute_force_totals(weights: np.ndarray, center: tuple[int, int], h: int, w: int) -> set[int]:
+    """Every pixel's in-image weight sum, pixel by pixel."""
+    kh, kw = weights.shape
+    totals = set()
+    for y in range(h):
+        for x in range(w):
+            total = 0
+            for ty in range(kh):
+                for tx in range(kw):
+                    if 0 <= y + ty - center[0] < h and 0 <= x + tx - center[1] < w:
+                        total += int(weights[ty, tx])
+            totals.add(total)
+    return totals
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_clipped_weight_totals_are_every_pixels_total(seed):
+    """The host's list of totals S (one per border class) is exactly the set of per-pixel sums."""
     from lib_soft_inpainting import histogram
 
-    taps, pixels = 25, 37
-    gen = torch.Generator().manual_seed(11)
-    table = torch.zeros(32, dtype=torch.float64)
-    table[:taps] = torch.rand(taps, generator=gen, dtype=torch.float64) + 0.1
+    rng = np.random.default_rng(seed)
+    kh, kw = rng.integers(1, 7, size=2)
+    weights = rng.integers(0, 1000, size=(kh, kw))
+    center = (int(rng.integers(0, kh)), int(rng.integers(0, kw)))
+    h, w = (int(v) for v in rng.integers(1, 12, size=2))
+    assert set(histogram._clipped_weight_totals(weights, center, h, w)) == _brute_force_totals(
+        weights, center, h, w)
 
-    def keys() -> torch.Tensor:
-        values = torch.randn(taps, pixels, generator=gen)
-        values[0, :5] = float("inf")
-        bits = histogram._sortable_bits(values).to(torch.int64).bitwise_left_shift_(histogram._VALUE_SHIFT)
-        return bits | torch.arange(taps)[:, None]
 
-    work = histogram._Workspace(taps, 3 * pixels, torch.float64, torch.device("cpu"))
-    histogram._filter_keys(keys(), table, 5, 0.0, 1.0, 1.0, torch.float64, work)  # dirty the buffers
-    chunk = keys()
-    fresh = histogram._filter_keys(chunk.clone(), table, 5, 0.25, 0.75, 1.0, torch.float64)
-    reused = histogram._filter_keys(chunk, table, 5, 0.25, 0.75, 1.0, torch.float64, work)
+def test_the_default_passes_take_the_uniform_window_shortcuts():
+    """With the default kernel every window of the first pass is widened and none of the second
+    (SPEC §7 facts), so latent_difference_masks never selects per pixel."""
+    from lib_soft_inpainting import histogram
+
+    quantized, units = histogram._quantized_weights(DEFAULT_KERNEL.reshape(-1))
+    totals = histogram._clipped_weight_totals(quantized.reshape(5, 5), (2, 2), 128, 128)
+    assert histogram._narrowness(totals, 0.9, 1.0, units) is True
+    assert histogram._narrowness(totals, 0.25, 0.75, units) is False
+    assert histogram._narrowness(totals, 0.25, 0.75, 2.0 * units) is None  # widened only near borders
+
+
+@pytest.mark.parametrize("window, min_width", [((0.9, 1.0), 1.0), ((0.25, 0.75), 1.0), ((0.25, 0.75), 2.0),
+                                               ((0.5, 0.5), 0.0), ((0.0, 1.0), 10.0)])
+def test_shortcuts_give_the_general_paths_result(monkeypatch, window, min_width):
+    """Uniform windows, non-negative keys without the sign flip, and finite values without the
+    inf masking are shortcuts: forcing the general paths must not change a single bit."""
+    from lib_soft_inpainting import histogram
+
+    maps = torch.from_numpy(np.stack([make_map("odd", seed=s) for s in range(3)]))  # values >= 0
+    maps[1, 2:4, 1:3] = 0.0
+    fast = weighted_histogram_filter(maps, DEFAULT_KERNEL, 2, *window, min_width)
+    monkeypatch.setattr(histogram, "_narrowness", lambda *args: None)
+    monkeypatch.setattr(histogram, "_value_flags", lambda maps: (False, False))
+    general = weighted_histogram_filter(maps, DEFAULT_KERNEL, 2, *window, min_width)
+    assert torch.equal(fast, general)
+    for i in range(3):
+        assert_filter_close(fast[i], oracle_weighted_histogram_filter(maps[i].numpy(), DEFAULT_KERNEL, 2,
+                                                                      *window, min_width))
+
+
+def test_value_flags_see_negatives_infinities_and_nan():
+    from lib_soft_inpainting import histogram
+
+    assert histogram._value_flags(torch.tensor([[0.0, 2.0]])) == (True, True)
+    assert histogram._value_flags(torch.tensor([[-0.0, 2.0]])) == (True, True)
+    assert histogram._value_flags(torch.tensor([[-1e-30, 2.0]])) == (False, True)
+    assert histogram._value_flags(torch.tensor([[0.0, float("inf")]])) == (True, False)
+    assert histogram._value_flags(torch.tensor([[1.0, float("nan")]])) == (False, False)
+
+
+def test_negative_zero_and_positive_values_keep_their_order():
+    """-0.0 takes the shortcut (it is >= 0) and must still sort as zero."""
+    img = np.array([[-0.0, 0.5, 0.0], [2.0, -0.0, 1.0]], dtype=np.float32)
+    for window in [(0.0, 0.3), (0.9, 1.0), (0.25, 0.75)]:
+        out = weighted_histogram_filter(img, DEFAULT_KERNEL, 2, *window, 0.5)
+        assert_filter_close(out, oracle_weighted_histogram_filter(img, DEFAULT_KERNEL, 2, *window, 0.5))
+
+
+# ---------------------------------------------------------------- the kept workspace
+
+
+def _dirty(workspace) -> None:
+    """Fill every buffer of a workspace with garbage (all bits set: NaN floats, -1 keys)."""
+    for buffer in vars(workspace).values():
+        if isinstance(buffer, torch.Tensor):
+            buffer.view(torch.uint8).fill_(0xFF)
+
+
+def test_a_dirty_kept_workspace_gives_the_fresh_result():
+    """The CPU workspace outlives the call; a later, smaller call uses part of it and must not see
+    what was left there (here: garbage written into every byte)."""
+    from lib_soft_inpainting import histogram
+
+    histogram.release_workspace()
+    small = torch.from_numpy(make_map("random", seed=4))
+    small[0, :3] = float("inf")
+    fresh = weighted_histogram_filter(small, DEFAULT_KERNEL, 2, 0.25, 0.75, 1.0)
+    histogram.release_workspace()
+    weighted_histogram_filter(torch.rand(3, 40, 50), DEFAULT_KERNEL, 2, 0.9, 1.0, 1.0)
+    kept = histogram._kept_workspace
+    assert kept is not None and kept.elements >= 26 * 3 * 40 * 50
+    _dirty(kept)
+    reused = weighted_histogram_filter(small, DEFAULT_KERNEL, 2, 0.25, 0.75, 1.0)
+    assert histogram._kept_workspace is kept  # it was reused, not replaced
     assert torch.equal(fresh, reused)
-    assert torch.isfinite(fresh).all() and fresh.shape == (pixels,)
+
+
+def test_a_kept_workspace_too_small_is_replaced():
+    from lib_soft_inpainting import histogram
+
+    histogram.release_workspace()
+    weighted_histogram_filter(torch.rand(8, 8), DEFAULT_KERNEL, 2, 0.9, 1.0, 1.0)
+    small = histogram._kept_workspace
+    weighted_histogram_filter(torch.rand(30, 30), DEFAULT_KERNEL, 2, 0.9, 1.0, 1.0)
+    assert histogram._kept_workspace is not small and histogram._kept_workspace.elements >= 26 * 900
+    histogram.release_workspace()
+    assert histogram._kept_workspace is None
+
+
+def test_concurrent_calls_each_get_their_own_buffers():
+    """Threads (API requests) filtering at once: the one holding the kept workspace and the
+    others with their own buffers all get exactly the sequential results."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    maps = [torch.from_numpy(make_map(name, seed=s)) * (s + 1) for s in range(4)
+            for name in ("random", "ties", "odd")]
+    want = [weighted_histogram_filter(m, DEFAULT_KERNEL, 2, 0.25, 0.75, 1.0) for m in maps]
+    def work(m: torch.Tensor) -> torch.Tensor:
+        return weighted_histogram_filter(m, DEFAULT_KERNEL, 2, 0.25, 0.75, 1.0)
+
+    with ThreadPoolExecutor(4) as pool:
+        for _ in range(5):
+            got = list(pool.map(work, maps))
+            assert all(torch.equal(g, w) for g, w in zip(got, want, strict=True))

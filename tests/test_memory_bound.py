@@ -23,6 +23,21 @@ TAPS = int((KERNEL > 0).sum())
 KEY_BYTES = 8  # int64 keys and float64 intervals: the widest chunk temporaries
 
 
+@pytest.fixture(autouse=True)
+def no_kept_workspace():
+    """Each measurement starts without the workspace the CPU filter keeps between calls (so its
+    allocation is seen), and leaves none behind for other tests."""
+    histogram.release_workspace()
+    yield
+    histogram.release_workspace()
+
+
+def _kept_bytes() -> int:
+    kept = histogram._kept_workspace
+    return 0 if kept is None else sum(t.numel() * t.element_size() for t in vars(kept).values()
+                                      if isinstance(t, torch.Tensor))
+
+
 def _peak_torch_cpu_bytes(fn):
     """(peak bytes torch allocated on the CPU while ``fn`` ran, bytes still held after, its result).
 
@@ -68,8 +83,11 @@ def test_peak_memory_is_a_few_maps_plus_a_few_chunks(shape, small_cpu_chunks):
     maps = torch.rand(shape, generator=torch.Generator().manual_seed(3))
     map_bytes = maps.numel() * maps.element_size()
     peak, held, out = _peak_torch_cpu_bytes(lambda: _filter(maps))
-    # The measurement is real: what stays allocated is exactly the result.
-    assert held == out.numel() * out.element_size()
+    # The measurement is real: what stays allocated is exactly the result and the kept workspace,
+    # which is bounded by the chunk budget too.
+    kept = _kept_bytes()
+    assert held == out.numel() * out.element_size() + kept
+    assert 0 < kept <= 6 * 2 * small_cpu_chunks * KEY_BYTES
     assert peak >= small_cpu_chunks * KEY_BYTES // 2  # it saw at least one chunk of keys
     bound = _bound(map_bytes, small_cpu_chunks)
     assert peak <= bound, f"peak {peak / 2**20:.2f} MiB > bound {bound / 2**20:.2f} MiB"
@@ -101,7 +119,7 @@ def _chunk_sizes(monkeypatch, maps: torch.Tensor) -> list[int]:
     original = histogram._filter_keys
 
     def recording(keys, *args, **kwargs):
-        sizes.append(keys.numel())
+        sizes.append(keys[:-1].numel())  # the last row is the sort's spare
         return original(keys, *args, **kwargs)
 
     monkeypatch.setattr(histogram, "_filter_keys", recording)
@@ -129,3 +147,17 @@ def test_cpu_chunks_are_small_and_bounded(monkeypatch):
     assert len(sizes) > 1
     assert max(sizes) <= histogram._CPU_CHUNK_ELEMENTS
     assert sum(sizes) == maps.numel() * TAPS
+
+
+def test_a_second_call_allocates_no_chunk_buffers(small_cpu_chunks):
+    """The CPU workspace is kept between calls: fresh pages cost more than the arithmetic done in
+    them, so the next call of a steady stream allocates only map-sized tensors."""
+    maps = torch.rand((1, 64, 64), generator=torch.Generator().manual_seed(6))
+    map_bytes = maps.numel() * maps.element_size()
+    first, _, _ = _peak_torch_cpu_bytes(lambda: _filter(maps))
+    second, _, _ = _peak_torch_cpu_bytes(lambda: _filter(maps))
+    assert first > 4 * small_cpu_chunks * KEY_BYTES  # the first call made the workspace
+    assert second < 16 * map_bytes < small_cpu_chunks * KEY_BYTES  # a few maps and pixel rows
+    histogram.release_workspace()
+    third, _, _ = _peak_torch_cpu_bytes(lambda: _filter(maps))
+    assert third > 4 * small_cpu_chunks * KEY_BYTES  # released: made again
