@@ -6,12 +6,15 @@ stacked into consecutive intervals on ``[0, S]``; the output is the overlap-weig
 values whose intervals meet the window ``[S·pmin, S·pmax]`` (widened to ``min_width`` first).
 
 Vectorised over all pixels and the batch: every pixel's window is gathered as int64 keys (a
-value's order-preserving bits with its tap index below them, one strided view of the padded
-map per tap), sorted along the (short) tap axis, and the interval arithmetic runs on whole
-tensors, in row chunks that bound memory at any size. The sort is a compare-exchange network
-over whole rows of keys, so each pixel's weights travel with its values without a gather.
-Values are compared and averaged at float32 precision; sums accumulate in float64 like
-upstream's Python floats, except on devices without float64 (MPS), where float32 is used.
+value's order-preserving bits with the tap's weight, as a fixed-point integer, below them; all
+taps in one op over strided views of the padded map), sorted along the (short) tap axis, and
+the interval arithmetic runs on whole tensors, in row chunks that bound memory at any size. The
+sort is a compare-exchange network over whole rows of keys, so each pixel's weights travel with
+its values without a gather. Values are compared and averaged at float32 precision; sums
+accumulate in float64 like upstream's Python floats (the weights' integers exactly), except on
+devices without float64 (MPS), where float32 is used. On the CPU the chunk buffers are kept for
+the next call (page faults in fresh buffers cost more than the arithmetic), and what depends
+only on the kernel, the map size and the window is worked out once on the host and cached.
 """
 
 from __future__ import annotations
@@ -28,12 +31,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["accumulate_dtype_for", "get_gaussian_kernel", "weighted_histogram_filter"]
+__all__ = ["accumulate_dtype_for", "get_gaussian_kernel", "release_workspace", "weighted_histogram_filter"]
 
 ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
 
-# Window keys (taps × pixels) per chunk (at least one image row of the batch); a chunk's ~7
-# buffers (reused by every chunk) have this many 8-byte elements, so the working memory is bounded
+# Window keys (taps × pixels) per chunk (at least one image row of the batch); a chunk's buffers
+# (reused by every chunk) have about this many elements each, so the working memory is bounded
 # whatever the image size. On the CPU ~20k pixels of 25 taps are one chunk for a 128² latent map
 # and as fast as smaller chunks at 512² (measured; 4M was 3× slower there); accelerators want big
 # kernels: 4M elements (~250 MiB of buffers) per chunk there.
