@@ -336,7 +336,7 @@ def _value_flags(maps: torch.Tensor) -> tuple[bool, bool]:
     """(all values >= 0 or -0, all values finite): each lets the filter skip work."""
     if maps.device.type == "meta" or maps.numel() == 0:
         return False, False
-    low, high = (float(x) for x in torch.aminmax(maps))  # NaN anywhere makes both NaN
+    low, high = torch.stack(torch.aminmax(maps)).tolist()  # one sync; NaN anywhere makes both NaN
     return low >= 0, math.isfinite(low) and math.isfinite(high)
 
 
