@@ -304,8 +304,8 @@ def _filter_keys(keys: torch.Tensor, units: float, pmin: float, pmax: float, min
     _sort_rows_in_place(rows, keys[n])
 
     # bounds[k] is the running weight before the k-th smallest value, bounds[k + 1] after it
-    # (sums of integers below 2**53: exact). Each sorted row's two words go straight to where
-    # they are used (a loop of row adds: ``cumsum`` along the short axis is 4× slower on the CPU).
+    # (sums of integers below 2**53: exact; a loop of row adds, as ``cumsum`` along the short
+    # axis is 4× slower on the CPU). Both words of a key are read through views.
     keys = torch.stack(rows, 0, out=work.sorted(n, m))
     words = keys.view(torch.int32).view(n, m, 2)
     weights, order_bits = words[..., _LOW_WORD], words[..., _HIGH_WORD]
@@ -451,9 +451,11 @@ def weighted_histogram_filter(img: ArrayT, kernel: np.ndarray | torch.Tensor,
     if not np.isfinite(kernel_np).all():
         raise ValueError("the kernel's weights must be finite numbers "
                          "(weights <= 0 are taps that do not count)")
+    window = float(percentile_min), float(percentile_max), float(min_width)
+    if not all(math.isfinite(v) for v in window):
+        raise ValueError(f"percentile_min, percentile_max and min_width must be finite numbers, got {window}")
     squeeze = maps.dim() == 2
-    out = _filter_maps(maps[None] if squeeze else maps, kernel_np, _center_of(kernel_center),
-                       float(percentile_min), float(percentile_max), float(min_width), acc)
+    out = _filter_maps(maps[None] if squeeze else maps, kernel_np, _center_of(kernel_center), *window, acc)
     out = out[0] if squeeze else out
     out = out.to(tensor.dtype)
     return out.numpy() if is_numpy else out

@@ -362,6 +362,13 @@ def test_non_finite_kernels_are_refused():
             weighted_histogram_filter(img, kernel, 2, 0.25, 0.75, 1.0)
 
 
+@pytest.mark.parametrize("window", [(float("nan"), 1.0, 1.0), (0.0, float("inf"), 1.0),
+                                    (0.2, 0.8, float("nan"))])
+def test_non_finite_windows_are_refused(window):
+    with pytest.raises(ValueError, match="percentile_min, percentile_max and min_width must be finite"):
+        weighted_histogram_filter(make_map("random", seed=1), DEFAULT_KERNEL, 2, *window)
+
+
 def _brute_force_totals(weights: np.ndarray, center: tuple[int, int], h: int, w: int) -> set[int]:
     """Every pixel's in-image weight sum, pixel by pixel."""
     kh, kw = weights.shape
