@@ -254,6 +254,29 @@ def _infotext_number(value: float) -> float | int:
 
 DEFAULT_SETTINGS = SoftInpaintingSettings()
 
+# The accordion's preset box and the command line's ``--preset`` read this one table.
+PRESETS: dict[str, SoftInpaintingSettings] = {
+    "Default": DEFAULT_SETTINGS,
+    # The values a widely read guide found to blend most seamlessly.
+    "Seamless blend": SoftInpaintingSettings(
+        mask_blend_power=0.2, mask_blend_scale=0.05, inpaint_detail_preservation=1,
+        composite_mask_influence=0, composite_difference_threshold=1.25, composite_difference_contrast=1.25),
+}
+
+
+def lookup_preset(name: str) -> SoftInpaintingSettings:
+    """A preset by its name, case-insensitively, with ``-`` or ``_`` for spaces (``seamless-blend``)."""
+    wanted = _preset_key(name)
+    for preset_name, preset in PRESETS.items():
+        if _preset_key(preset_name) == wanted:
+            return preset
+    choices = ", ".join(_preset_key(n) for n in PRESETS)
+    raise SettingsError(f"unknown soft inpainting preset {_shown(name)}; choose one of: {choices}")
+
+
+def _preset_key(name: str) -> str:
+    return "-".join(str(name).strip().lower().replace("_", " ").split())
+
 
 @dataclass(frozen=True)
 class ParsedArgs:

@@ -14,19 +14,13 @@ from .settings import (
     ELEM_ID_PREFIX,
     ENABLED_INFOTEXT_KEY,
     ENABLED_LABEL,
+    PRESETS,
     SETTINGS,
     TIMESTEP_INFOTEXT_KEY,
     TIMESTEP_LABEL,
     SoftInpaintingSettings,
 )
 
-PRESETS: dict[str, SoftInpaintingSettings] = {
-    "Default": SoftInpaintingSettings(),
-    # The values a widely read guide found to blend most seamlessly.
-    "Seamless blend": SoftInpaintingSettings(
-        mask_blend_power=0.2, mask_blend_scale=0.05, inpaint_detail_preservation=1,
-        composite_mask_influence=0, composite_difference_threshold=1.25, composite_difference_contrast=1.25),
-}
 PRESET_LABEL = "Preset"
 CUSTOM_PRESET = "Custom"
 

@@ -31,13 +31,17 @@ __all__ = [
     "HardBlend",
     "SoftBlend",
     "apply_overlay",
+    "blur_mask",
     "hard_composite",
+    "is_hard_edged",
     "latent_nmask",
     "mask_from_picture",
     "soft_composite",
 ]
 
 BACKGROUND = "#ffffff"
+# OpenCV blurs 8-bit pictures with kernel weights in fixed point, 8 fractional bits.
+_FIXED_ONE = 256
 
 
 def mask_from_picture(mask: Image.Image) -> Image.Image:
@@ -48,6 +52,72 @@ def mask_from_picture(mask: Image.Image) -> Image.Image:
     if mask.mode == "RGBA" and mask.getextrema()[-1] != (255, 255):
         return mask.getchannel("A")
     return mask.convert("L")
+
+
+def _blur_kernel(sigma: int) -> torch.Tensor:
+    """The WebUI's mask blur kernel: ``2·int(2.5σ + 0.5) + 1`` taps of a Gaussian of deviation σ,
+    quantised as OpenCV quantises it for 8-bit pictures (``getGaussianKernelBitExact``, then fixed
+    point with the rounding error carried from tap to tap, the centre taking what is left so the
+    weights sum to exactly 256)."""
+    taps = 2 * int(2.5 * sigma + 0.5) + 1
+    x = np.arange(taps, dtype=np.float64) - (taps - 1) / 2
+    weights = np.exp(-x * x / (2.0 * sigma * sigma))
+    weights /= weights.sum()
+    fixed = np.zeros(taps, dtype=np.int64)
+    carried = 0.0
+    for i in range(taps // 2):  # a loop over the few taps, as OpenCV's error diffusion runs
+        exact = weights[i] * _FIXED_ONE + carried
+        fixed[i] = fixed[taps - 1 - i] = int(np.floor(exact + 0.5))
+        carried = exact - fixed[i]
+    fixed[taps // 2] = _FIXED_ONE - 2 * int(fixed[: taps // 2].sum())
+    return torch.from_numpy(fixed.astype(np.float32))
+
+
+def _blur_rows(values: torch.Tensor, sigma: int) -> torch.Tensor:
+    """One pass of OpenCV's 8-bit Gaussian blur along the last axis of ``uint8``-valued ``[H, W]``.
+
+    Borders reflect without repeating the edge pixel (OpenCV's default, ``BORDER_REFLECT_101``),
+    as often as a kernel wider than the picture needs. Every product and sum is an integer below
+    2²⁴, so float32 holds them exactly and the result is rounded as OpenCV rounds.
+    """
+    width = values.shape[-1]
+    kernel = _blur_kernel(sigma)
+    if width == 1:
+        return values
+    radius = kernel.numel() // 2
+    index = torch.from_numpy(np.pad(np.arange(width), radius, mode="reflect"))
+    padded = values[:, index][:, None]
+    summed = torch.nn.functional.conv1d(padded, kernel.view(1, 1, -1))[:, 0]
+    return torch.floor((summed + _FIXED_ONE / 2) / _FIXED_ONE).clamp(0, 255)
+
+
+def blur_mask(mask: Image.Image, blur_x: int, blur_y: int | None = None) -> Image.Image:
+    """The mask blurred as the WebUI's img2img blurs it (``mask_blur_x``/``mask_blur_y``).
+
+    The WebUI runs ``cv2.GaussianBlur`` twice on the grey mask: a horizontal kernel of σ = blur_x,
+    then a vertical one of σ = blur_y, each of ``2·int(2.5σ + 0.5) + 1`` taps, with 8-bit results
+    in between; a blur of 0 skips its pass. This reproduces it (the same pixel values) without
+    OpenCV.
+    """
+    blur_y = blur_x if blur_y is None else blur_y
+    grey = mask_from_picture(mask)
+    if blur_x <= 0 and blur_y <= 0:
+        return grey
+    values = torch.from_numpy(np.asarray(grey, dtype=np.float32).copy())
+    if blur_x > 0:
+        values = _blur_rows(values, blur_x)
+    if blur_y > 0:
+        values = _blur_rows(values.T, blur_y).T
+    return Image.fromarray(values.numpy().astype(np.uint8), mode="L")
+
+
+def is_hard_edged(mask: Image.Image, grey_share: float = 0.01) -> bool:
+    """Whether a mask has (practically) no grey: under ``grey_share`` of its non-black pixels are
+    neither black nor white, so soft inpainting has no transition to blend across."""
+    values = np.asarray(mask_from_picture(mask))
+    painted = int(np.count_nonzero(values))
+    grey = int(np.count_nonzero((values > 0) & (values < 255)))
+    return grey <= grey_share * painted
 
 
 def latent_nmask(mask: Image.Image, latent_width: int, latent_height: int, channels: int,
