@@ -1,15 +1,17 @@
 """Command line: ``python -m lib_soft_inpainting run|demo``.
 
 - ``run IMAGE MASK --prompt … --model PATH_OR_ID``: soft inpainting with a diffusers Stable
-  Diffusion (or XL) model; writes a PNG whose ``parameters`` text chunk holds the generation
-  parameters in the WebUI's infotext format. Needs the ``diffusers`` extra.
+  Diffusion (or XL) model; writes a PNG, JPEG or WebP (by ``--out``'s extension) carrying the
+  generation parameters where the WebUI's PNG Info reads them. ``--batch-size``/``--n-iter``
+  make several candidates (seeds seed, seed + 1, …) and a labelled contact sheet. Needs the
+  ``diffusers`` extra.
 - ``demo --out DIR``: both stages on a bundled photo with a built-in weight-free model; no
   download, core dependencies only.
 
-The six settings are flags named after them (``--mask-blend-power``, or by their label,
-``--schedule-bias``); defaults, ranges and help come from the settings table. Problems the user
-can fix (missing or unreadable files, mismatched sizes, a model that cannot be loaded, invalid
-values) end with exit code 2 and one line on stderr, without a traceback.
+The six settings are flags named by their label (``--schedule-bias``, or by their python name,
+``--mask-blend-power``); defaults, ranges, help and ``--preset`` come from the settings table.
+Problems the user can fix (missing or unreadable files, mismatched sizes, a model that cannot be
+loaded, invalid values) end with exit code 2 and one line on stderr, without a traceback.
 """
 
 from __future__ import annotations
@@ -19,9 +21,12 @@ import contextlib
 import functools
 import importlib
 import json
+import math
 import os
 import random
+import socket
 import sys
+import urllib.parse
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -29,8 +34,18 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
-from .integrations.infotext import format_infotext, save_png_with_infotext
-from .settings import SETTINGS, SettingsError, SoftInpaintingSettings
+from .contact_sheet import contact_sheet
+from .integrations.infotext import PICTURE_FORMATS, format_infotext, picture_format, save_with_infotext
+from .integrations.workflow import blur_mask, is_hard_edged, mask_from_picture
+from .settings import (
+    DEFAULT_SETTINGS,
+    PRESETS,
+    SETTINGS,
+    SettingsError,
+    SoftInpaintingSettings,
+    coerce_setting,
+    lookup_preset,
+)
 
 __all__ = ["CliError", "build_parser", "main"]
 
@@ -49,6 +64,16 @@ SAMPLERS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "lms": ("LMS", "LMSDiscreteScheduler", {}),
 }
 SCHEDULE_TYPE = {"dpmpp_2m": "Karras"}
+MAX_MASK_BLUR = 64  # the WebUI's slider
+ADVISED_MASK_BLUR = 32  # the accordion's one-click advice, for masks blurred below 16
+LOW_MASK_BLUR = 16
+MAX_SEED = 2 ** 32 - 1
+DEVICE_TYPES = ("cpu", "cuda", "mps", "xpu")
+HUB_TIMEOUT_S = 3.0
+EXAMPLES = f"""examples:
+  {PROG} demo --out demo/
+  {PROG} run photo.png mask.png --prompt "a cat's eye" --model path/to/model.safetensors
+  {PROG} run --help      (every option of run, with the settings' ranges)"""
 
 
 class CliError(Exception):
@@ -66,33 +91,68 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+def _spec_flag(spec) -> str:
+    """The flag shown for a setting: its label (the name the README and the UI use)."""
+    return _flag(spec.snake_label)
+
+
+def _finite(text: str) -> float:
+    """argparse type: a finite number (NaN and infinity are refused with the option's name)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
 def _add_settings(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("soft inpainting settings")
+    presets = ", ".join("-".join(name.lower().split()) for name in PRESETS)
+    group.add_argument("--preset", default=None, metavar="NAME",
+                       help=f"start from a preset of the six settings ({presets}); "
+                            "the flags below override single settings")
     for spec in SETTINGS:
-        flags = [_flag(spec.name)]
+        flags = [_spec_flag(spec)]
         if spec.snake_label != spec.name:
-            flags.append(_flag(spec.snake_label))
-        group.add_argument(*flags, dest=spec.name, type=float, default=spec.default, metavar="X",
+            flags.append(_flag(spec.name))
+        # Read as text and checked against the table in _settings_from, so an error names the flag
+        # and the range; None means "not given" (the preset's or the default value).
+        group.add_argument(*flags, dest=spec.name, default=None, metavar="X",
                            # argparse formats help with %: a literal one ("50%") must be doubled.
                            help=f"{spec.label}: {spec.help} ({spec.range_text}, default {spec.default:g})"
                            .replace("%", "%%"))
 
 
 def _settings_from(args: argparse.Namespace) -> SoftInpaintingSettings:
+    """The six settings: the preset's (or the defaults), then the flags given, checked by the table."""
+    try:
+        base = DEFAULT_SETTINGS if getattr(args, "preset", None) is None else lookup_preset(args.preset)
+    except SettingsError as error:
+        raise CliError(f"--preset: {error}") from None
+    values = base.as_dict()
+    for spec in SETTINGS:
+        given = getattr(args, spec.name)
+        if given is None:
+            continue
+        try:
+            coerce_setting(spec, given)
+        except SettingsError as error:
+            raise CliError(f"{_spec_flag(spec)}: {error}") from None
+        values[spec.name] = float(given)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        try:
-            settings = SoftInpaintingSettings(**{spec.name: getattr(args, spec.name) for spec in SETTINGS})
-        except SettingsError as error:
-            raise CliError(str(error)) from None
+        settings = SoftInpaintingSettings(**values)
     for warning in caught:
         print(f"warning: {warning.message}", file=sys.stderr)
     return settings
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=PROG, description="Soft inpainting: grey masks as opacity, seamless blends.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = _Parser(prog=PROG, description="Soft inpainting: grey masks as opacity, seamless blends.",
+                     epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", metavar="{run,demo}", parser_class=_Parser)
 
     run = commands.add_parser("run", help="soft-inpaint IMAGE with a diffusers Stable Diffusion model",
                               description="Soft inpainting with a diffusers Stable Diffusion (or XL) model. "
@@ -106,15 +166,28 @@ def build_parser() -> argparse.ArgumentParser:
                      help="which diffusers pipeline to load (default inpaint)")
     run.add_argument("--sampler", choices=sorted(SAMPLERS), default="dpmpp_2m")
     run.add_argument("--steps", type=int, default=20)
-    run.add_argument("--seed", type=int, default=-1, help="-1 = random (the seed used is recorded)")
-    run.add_argument("--strength", type=float, default=0.75, help="denoising strength, 0 to 1")
-    run.add_argument("--cfg", type=float, default=7.0, help="CFG scale")
+    run.add_argument("--seed", type=int, default=-1,
+                     help=f"0 to {MAX_SEED}; -1 = random (the seed used is recorded)")
+    run.add_argument("--strength", type=_finite, default=0.75,
+                     help="denoising strength, above 0 up to 1 (steps x strength must reach 1)")
+    run.add_argument("--cfg", type=_finite, default=7.0, help="CFG scale, 0 or more")
+    run.add_argument("--mask-blur", type=int, default=4, metavar="N",
+                     help=f"blur the mask by N pixels first, as the WebUI's Mask blur does (0 to "
+                          f"{MAX_MASK_BLUR}, default 4 as in the WebUI; {LOW_MASK_BLUR} to "
+                          f"{MAX_MASK_BLUR} suit soft inpainting)")
+    run.add_argument("--batch-size", type=int, default=1, metavar="N",
+                     help="candidates made together in one batch (default 1)")
+    run.add_argument("--n-iter", type=int, default=1, metavar="N",
+                     help="batches made one after another (default 1); every candidate is written, "
+                          "seeds seed, seed+1, ..., with a labelled contact sheet")
     run.add_argument("--width", type=int, default=None, help="default: the image's, rounded down to 8")
     run.add_argument("--height", type=int, default=None)
     run.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps ...")
     run.add_argument("--dtype", choices=("auto", "float32", "float16", "bfloat16"), default="auto",
                      help="auto = float16 on CUDA, float32 elsewhere")
-    run.add_argument("--out", type=Path, default=None, help="output PNG (default: IMAGE-soft.png here)")
+    run.add_argument("--out", type=Path, default=None,
+                     help=f"output picture, {', '.join(PICTURE_FORMATS)} by its extension (default: "
+                          "IMAGE-soft.png here); with several candidates OUT-1, OUT-2, ... and OUT-sheet")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_settings(run)
 
@@ -175,6 +248,7 @@ def _demo(args: argparse.Namespace) -> int:
 
     _check_common(args)
     settings = _settings_from(args)
+    _check_folder(args.out)
     result = run_demo(args.out, settings=settings, steps=args.steps, strength=args.strength, seed=args.seed,
                       progress=None if args.quiet else ProgressBar())
     print(f"panel: {result.panel_path}")
@@ -184,6 +258,19 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"  (the photo's own gradient energy there: {result.photo_energy:.5f})")
     print(f"done in {result.seconds:.1f} s")
     return 0
+
+
+def _check_folder(out: Path) -> None:
+    """The demo's ``--out`` is a folder: an existing file there (or above it) is a clear error."""
+    for place in (out, *out.parents):
+        if place.exists():
+            if not place.is_dir():
+                what = "--out" if place == out else f"--out {out}: {place}"
+                raise CliError(f"{what} is a file, not a folder; the demo writes several pictures "
+                               f"into a folder: name a new or existing folder")
+            if not os.access(place, os.W_OK):
+                raise CliError(f"--out {out}: cannot write in {place}")
+            return
 
 
 def _looks_like_path(model: str) -> bool:
@@ -226,6 +313,7 @@ def _load_pipeline(args: argparse.Namespace, device: str, dtype: Any) -> Any:
     path = Path(model).expanduser()
     if not path.exists() and _looks_like_path(model):
         raise CliError(f"model not found: {model}")
+    hub_kwargs = {} if path.exists() else _hub_access(model)
     # float32 is every loader's default; naming it only where needed avoids the keyword's deprecation
     # warnings in newer diffusers (which call it ``dtype``) while older ones know only ``torch_dtype``.
     dtype_kwargs = {} if dtype == torch.float32 else {"torch_dtype": dtype}
@@ -241,10 +329,50 @@ def _load_pipeline(args: argparse.Namespace, device: str, dtype: Any) -> Any:
                 pipe = cls.from_single_file(str(path), **dtype_kwargs)
             else:
                 auto = AutoPipelineForInpainting if inpaint else AutoPipelineForImage2Image
-                pipe = auto.from_pretrained(str(path) if path.exists() else model, **dtype_kwargs)
+                pipe = auto.from_pretrained(str(path) if path.exists() else model, **dtype_kwargs,
+                                            **hub_kwargs)
             return pipe.to(device)
     except Exception as error:  # any loader failure is the user's to fix: say which model and why
         raise CliError(f"cannot load model {model}: {_one_line(error)}") from None
+
+
+def _hub_unreachable() -> str | None:
+    """Why the Hugging Face hub cannot be reached, or None when it can (a quick check, no retries).
+
+    ``HF_HUB_OFFLINE`` set counts as unreachable; otherwise one TCP connection to the hub's host
+    (``HF_ENDPOINT``, or the HTTPS proxy when one is set) must open within a few seconds.
+    """
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+        return "HF_HUB_OFFLINE is set"
+    endpoint = os.environ.get("HF_ENDPOINT") or "https://huggingface.co"
+    proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy")
+    target = urllib.parse.urlsplit(proxy or endpoint)
+    host = target.hostname or "huggingface.co"
+    port = target.port or (80 if target.scheme == "http" else 443)
+    try:
+        with socket.create_connection((host, port), timeout=HUB_TIMEOUT_S):
+            return None
+    except OSError as error:
+        return f"no connection to {host}:{port} ({_one_line(error)})"
+
+
+def _hub_access(model: str) -> dict[str, Any]:
+    """Loader keywords for a hub id: none when the hub answers, ``local_files_only`` when it does not
+    but the model is in the local cache; otherwise a CliError says what to do instead."""
+    problem = _hub_unreachable()
+    if problem is None:
+        return {}
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(model, "model_index.json")
+    except Exception:  # an id the hub library refuses: not in the cache either
+        cached = None
+    if isinstance(cached, str):
+        return {"local_files_only": True}
+    raise CliError(f"--model {model}: the Hugging Face hub cannot be reached ({problem}) and the model is "
+                   "not in the local cache; pass a local model instead: --model path/to/diffusers-folder "
+                   "or --model path/to/model.safetensors")
 
 
 def _set_sampler(pipe: Any, choice: str) -> None:
@@ -256,13 +384,33 @@ def _set_sampler(pipe: Any, choice: str) -> None:
 
 
 def _device_and_dtype(args: argparse.Namespace) -> tuple[str, Any]:
+    """``--device`` and ``--dtype`` checked against what this torch can use."""
     import torch
 
-    device = args.device
+    device = args.device.strip().lower()
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
+    allowed = "auto, cpu, cuda, cuda:N or mps"
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise CliError(f"--device {args.device!r} is not a device; use {allowed}") from None
+    if parsed.type not in DEVICE_TYPES:
+        raise CliError(f"--device {args.device!r} is not a device to run a model on; use {allowed}")
+    if parsed.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise CliError(f"--device {args.device}: this PyTorch ({torch.__version__}) sees no CUDA GPU; "
+                           "use --device cpu (or auto)")
+        if parsed.index is not None and parsed.index >= count:
+            raise CliError(f"--device {args.device}: there are {count} CUDA GPUs "
+                           f"(cuda:0 to cuda:{count - 1})")
+    if parsed.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise CliError(f"--device {args.device}: this PyTorch sees no Apple GPU (MPS); use --device cpu")
+    if parsed.type == "xpu" and not (hasattr(torch, "xpu") and torch.xpu.is_available()):
+        raise CliError(f"--device {args.device}: this PyTorch sees no Intel GPU (XPU); use --device cpu")
     if args.dtype == "auto":
-        dtype = torch.float16 if device.startswith("cuda") else torch.float32
+        dtype = torch.float16 if parsed.type == "cuda" else torch.float32
     else:
         dtype = getattr(torch, args.dtype)
     return device, dtype
@@ -299,14 +447,11 @@ def _library_output(quiet: bool) -> Iterator[None]:
             undo()
 
 
-def _sample(args: argparse.Namespace, image: Image.Image, mask: Image.Image,
-            settings: SoftInpaintingSettings) -> tuple[Any, int]:
-    """Load the model and soft-inpaint: (the adapter's output, the seed used)."""
+def _needs_diffusers() -> None:
     try:
-        import torch
         import transformers  # noqa: F401  (diffusers imports without it, then fails to load a model)
 
-        from .integrations.diffusers_pipeline import soft_inpaint
+        from .integrations.diffusers_pipeline import soft_inpaint  # noqa: F401
     except ImportError as error:
         cause = error.__cause__ or error
         missing = getattr(cause, "name", None)
@@ -314,42 +459,113 @@ def _sample(args: argparse.Namespace, image: Image.Image, mask: Image.Image,
         raise CliError("the run command needs the diffusers extra: "
                        f"pip install \"soft-inpainting[diffusers]\" ({detail})") from None
 
-    device, dtype = _device_and_dtype(args)
-    pipe = _load_pipeline(args, device, dtype)
-    _set_sampler(pipe, args.sampler)
-    pipe.set_progress_bar_config(disable=args.quiet)
-    seed = args.seed if args.seed >= 0 else random.randrange(2 ** 32)
-    generator = torch.Generator(device="cpu").manual_seed(seed)
+
+def _sample(args: argparse.Namespace, pipe: Any, image: Image.Image, mask: Image.Image,
+            settings: SoftInpaintingSettings, seeds: Sequence[int]) -> Any:
+    """One batch: a candidate per seed, each from its own generator (so seed s alone remakes it)."""
+    import torch
+
+    from .integrations.diffusers_pipeline import soft_inpaint
+
+    generators = [torch.Generator(device="cpu").manual_seed(seed) for seed in seeds]
     try:
-        result = soft_inpaint(pipe, image, mask, args.prompt, settings=settings, width=args.width,
-                              height=args.height, strength=args.strength,
-                              negative_prompt=args.negative_prompt or None, num_inference_steps=args.steps,
-                              guidance_scale=args.cfg, generator=generator)
+        return soft_inpaint(pipe, image, mask, args.prompt, settings=settings, width=args.width,
+                            height=args.height, strength=args.strength,
+                            negative_prompt=args.negative_prompt or None, num_inference_steps=args.steps,
+                            guidance_scale=args.cfg, generator=generators, num_images_per_prompt=len(seeds))
     except ValueError as error:
         raise CliError(_one_line(error)) from None
-    return result, seed
 
 
-def _run(args: argparse.Namespace) -> int:
+def _check_run(args: argparse.Namespace) -> None:
+    """Every option of ``run`` that can be checked before a file is read or a model loaded."""
     _check_common(args)
+    if int(args.steps * args.strength) < 1:  # the pipelines' own count of the steps they run
+        least = math.ceil(1000 / args.steps) / 1000
+        raise CliError(f"--strength {args.strength:g} with --steps {args.steps} leaves no denoising step "
+                       f"(steps x strength must reach 1): use --strength {least:g} or more, or more --steps")
     if args.cfg < 0:
-        raise CliError(f"--cfg must be >= 0, got {args.cfg:g}")
+        raise CliError(f"--cfg must be 0 or more, got {args.cfg:g}")
+    if not (args.seed == -1 or 0 <= args.seed <= MAX_SEED):
+        raise CliError(f"--seed must be -1 (random) or 0 to {MAX_SEED}, got {args.seed}")
+    for name in ("batch_size", "n_iter"):
+        if getattr(args, name) < 1:
+            raise CliError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    if not 0 <= args.mask_blur <= MAX_MASK_BLUR:
+        raise CliError(f"--mask-blur must be 0 to {MAX_MASK_BLUR} (the WebUI's range), got {args.mask_blur}")
     for name in ("width", "height"):
         value = getattr(args, name)
         if value is not None and (value < 8 or value % 8):
             raise CliError(f"--{name} must be a positive multiple of 8, got {value}")
+
+
+def _outputs(out: Path, count: int) -> tuple[list[Path], Path | None]:
+    """Where the candidates go (``OUT`` alone, or ``OUT-1``, ``OUT-2``, …) and the contact sheet."""
+    if count == 1:
+        return [out], None
+    digits = len(str(count))
+    paths = [out.with_name(f"{out.stem}-{i:0{digits}d}{out.suffix}") for i in range(1, count + 1)]
+    return paths, out.with_name(f"{out.stem}-sheet{out.suffix}")
+
+
+def _warn_if_hard_edged(mask: Image.Image, blur: int) -> None:
+    if blur < LOW_MASK_BLUR and is_hard_edged(mask):
+        print(f"warning: the mask has no grey (only black and white) and --mask-blur is {blur}: soft "
+              "inpainting blends across a mask's grey transition, so there is little to blend; use "
+              f"--mask-blur {ADVISED_MASK_BLUR} ({LOW_MASK_BLUR} to {MAX_MASK_BLUR}) or a blurred mask",
+              file=sys.stderr)
+
+
+def _run(args: argparse.Namespace) -> int:
+    _check_run(args)
     settings = _settings_from(args)
+    out = args.out or Path(f"{args.image.stem}-soft.png")
+    try:
+        picture_format(out)
+    except ValueError as error:
+        raise CliError(f"--out: {error}") from None
+    if not out.parent.is_dir():
+        raise CliError(f"output folder not found: {out.parent}")
+    device, dtype = _device_and_dtype(args)
     image = _open_picture(args.image, "image")
     mask = _open_picture(args.mask, "mask")
     if image.size != mask.size:
         raise CliError(f"the mask is {mask.width}x{mask.height} but the image is "
                        f"{image.width}x{image.height}")
-    out = args.out or Path(f"{args.image.stem}-soft.png")
-    if not out.parent.is_dir():
-        raise CliError(f"output folder not found: {out.parent}")
+    _warn_if_hard_edged(mask, args.mask_blur)
+    mask = blur_mask(mask_from_picture(mask), args.mask_blur)
+    first = args.seed if args.seed >= 0 else random.randrange(MAX_SEED + 1)
+    count = args.batch_size * args.n_iter
+    seeds = [(first + i) % (MAX_SEED + 1) for i in range(count)]
+    paths, sheet_path = _outputs(out, count)
+    pictures, infotexts = [], []
     with _library_output(args.quiet):
-        result, seed = _sample(args, image, mask, settings)
-    picture = result.images[0]
+        _needs_diffusers()
+        pipe = _load_pipeline(args, device, dtype)
+        _set_sampler(pipe, args.sampler)
+        pipe.set_progress_bar_config(disable=args.quiet)
+        for batch in range(args.n_iter):
+            batch_seeds = seeds[batch * args.batch_size:(batch + 1) * args.batch_size]
+            result = _sample(args, pipe, image, mask, settings, batch_seeds)
+            for picture, seed in zip(result.images, batch_seeds, strict=True):
+                infotext = _infotext(args, settings, picture, seed, len(pictures))
+                path = paths[len(pictures)]
+                save_with_infotext(picture, path, infotext)
+                print(f"wrote {path}" + (f" (seed {seed})" if count > 1 else ""))
+                pictures.append(picture)
+                infotexts.append(infotext)
+    if sheet_path is not None:
+        labels = [f"{i + 1}: seed {seed}" for i, seed in enumerate(seeds)]
+        # As the WebUI's grids do, the sheet carries the first candidate's parameters.
+        save_with_infotext(contact_sheet(pictures, labels), sheet_path, infotexts[0])
+        print(f"wrote {sheet_path} (contact sheet of {count})")
+    return 0
+
+
+def _infotext(args: argparse.Namespace, settings: SoftInpaintingSettings, picture: Image.Image, seed: int,
+              index: int) -> str:
+    """One candidate's generation parameters, under the WebUI's keys (its batch keys included)."""
+    batched = args.batch_size > 1
     params: dict[str, Any] = {
         "Steps": args.steps,
         "Sampler": SAMPLERS[args.sampler][0],
@@ -359,11 +575,12 @@ def _run(args: argparse.Namespace) -> int:
         "Size": f"{picture.width}x{picture.height}",
         "Model": Path(args.model).stem if Path(args.model).exists() else args.model,
         "Denoising strength": _number(args.strength),
+        "Mask blur": args.mask_blur or None,
+        "Batch size": args.batch_size if batched else None,
+        "Batch pos": index % args.batch_size if batched else None,
         **settings.infotext(),
     }
-    save_png_with_infotext(picture, out, format_infotext(args.prompt, args.negative_prompt, params))
-    print(f"wrote {out}")
-    return 0
+    return format_infotext(args.prompt, args.negative_prompt, params)
 
 
 def _number(value: float) -> float | int:
@@ -374,6 +591,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help(sys.stderr)
+            return EXIT_USAGE
         return _demo(args) if args.command == "demo" else _run(args)
     except CliError as error:
         print(f"{PROG.split()[-1]}: error: {error}", file=sys.stderr)

@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -17,9 +18,9 @@ import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
 from lib_soft_inpainting import SoftInpaintingSettings
-from lib_soft_inpainting.cli import _is_sdxl_checkpoint, build_parser, main
-from lib_soft_inpainting.integrations.infotext import parse_infotext, read_png_infotext
-from lib_soft_inpainting.settings import SETTINGS, settings_from_infotext
+from lib_soft_inpainting.cli import _is_sdxl_checkpoint, _settings_from, build_parser, main
+from lib_soft_inpainting.integrations.infotext import parse_infotext, read_infotext, read_png_infotext
+from lib_soft_inpainting.settings import PRESETS, SETTINGS, settings_from_infotext
 
 SIZE = 32
 ROOT = Path(__file__).resolve().parents[1]
@@ -163,12 +164,29 @@ def test_models_that_cannot_be_loaded(capsys, pictures, model_dir, tmp_path):
 @pytest.mark.parametrize("extra, phrases", [
     (["--strength", "1.5"], ["--strength must be in (0, 1], got 1.5"]),
     (["--steps", "0"], ["--steps must be at least 1"]),
-    (["--cfg", "-1"], ["--cfg must be >= 0"]),
+    (["--cfg", "-1"], ["--cfg must be 0 or more"]),
+    (["--cfg", "nan"], ["argument --cfg: must be a finite number, got 'nan'"]),
+    (["--cfg", "inf"], ["argument --cfg: must be a finite number"]),
+    (["--strength", "nan"], ["argument --strength: must be a finite number"]),
+    (["--strength", "0.01"], ["--strength 0.01 with --steps 20 leaves no denoising step",
+                              "use --strength 0.05 or more"]),
+    (["--strength", "0.3", "--steps", "3"], ["use --strength 0.334 or more"]),
     (["--width", "30"], ["--width must be a positive multiple of 8, got 30"]),
-    (["--schedule-bias", "nan"], ["Schedule bias", "not finite"]),
-    (["--difference-threshold", "abc"], ["invalid float value: 'abc'"]),
+    (["--schedule-bias", "nan"], ["--schedule-bias: Schedule bias", "from 0 to 8", "not finite"]),
+    (["--mask-blend-power", "inf"], ["--schedule-bias: Schedule bias", "not finite"]),
+    (["--difference-threshold", "abc"], ["--difference-threshold: Difference threshold", "not a number"]),
+    (["--preset", "nope"], ["--preset: unknown soft inpainting preset 'nope'", "default, seamless-blend"]),
     (["--out", "no/such/folder/x.png"], ["output folder not found"]),
+    (["--out", "x.gif"], ["--out: cannot write x.gif", ".png, .jpg, .jpeg, .webp"]),
+    (["--out", "result"], ["--out: cannot write result", "no extension"]),
     (["--sampler", "nope"], ["invalid choice: 'nope'"]),
+    (["--device", "banana"], ["--device 'banana' is not a device", "auto, cpu, cuda, cuda:N or mps"]),
+    (["--device", "meta"], ["--device 'meta' is not a device to run a model on"]),
+    (["--mask-blur", "65"], ["--mask-blur must be 0 to 64"]),
+    (["--mask-blur", "-1"], ["--mask-blur must be 0 to 64"]),
+    (["--seed", "-2"], ["--seed must be -1 (random) or 0 to 4294967295"]),
+    (["--batch-size", "0"], ["--batch-size must be at least 1"]),
+    (["--n-iter", "0"], ["--n-iter must be at least 1"]),
 ])
 def test_invalid_options_are_named(capsys, pictures, extra, phrases):
     code, _, stderr = run_cli(capsys, "run", pictures / "image.png", pictures / "mask.png", "--prompt", "cat",
@@ -179,19 +197,52 @@ def test_invalid_options_are_named(capsys, pictures, extra, phrases):
 def test_missing_required_arguments(capsys):
     code, _, stderr = run_cli(capsys, "run", "image.png", "mask.png", "--model", "m")
     check_error(code, stderr, "--prompt")
+
+
+def test_no_command_prints_the_commands_and_examples(capsys):
     code, _, stderr = run_cli(capsys)
-    check_error(code, stderr, "command")
+    assert code == 2 and "Traceback" not in stderr
+    assert "{run,demo}" in stderr and "run --help" in stderr and "demo --out" in stderr
+    assert "soft-inpaint IMAGE" in stderr
+
+
+def test_cuda_without_a_gpu_is_named(capsys, pictures, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    code, _, stderr = run_cli(capsys, "run", pictures / "image.png", pictures / "mask.png", "--prompt", "cat",
+                              "--model", "x/y", "--device", "cuda")
+    check_error(code, stderr, "--device cuda", "sees no CUDA GPU", "--device cpu")
+
+
+def test_demo_out_naming_a_file_is_one_line(capsys, tmp_path):
+    existing = tmp_path / "taken.png"
+    existing.write_bytes(b"")
+    code, _, stderr = run_cli(capsys, "demo", "--out", existing)
+    check_error(code, stderr, "--out is a file, not a folder")
+    code, _, stderr = run_cli(capsys, "demo", "--out", existing / "below")
+    check_error(code, stderr, f"{existing} is a file, not a folder")
 
 
 def test_out_of_range_settings_are_clamped_with_a_warning(capsys, pictures):
     parser = build_parser()
     args = parser.parse_args(["demo", "--schedule-bias", "9"])
-    assert args.mask_blend_power == 9
-    from lib_soft_inpainting.cli import _settings_from
-
+    assert float(args.mask_blend_power) == 9
     settings = _settings_from(args)
     assert settings.mask_blend_power == 8
     assert "warning:" in capsys.readouterr().err
+
+
+def test_preset_sets_all_six_and_single_flags_override_it():
+    parser = build_parser()
+    seamless = PRESETS["Seamless blend"]
+    for name in ("seamless-blend", "Seamless blend", "SEAMLESS_BLEND"):
+        assert _settings_from(parser.parse_args(["demo", "--preset", name])) == seamless
+    mixed = _settings_from(parser.parse_args(["demo", "--preset", "seamless-blend",
+                                              "--difference-threshold", "3"]))
+    assert mixed.composite_difference_threshold == 3
+    assert mixed.mask_blend_power == seamless.mask_blend_power != SoftInpaintingSettings().mask_blend_power
+    assert _settings_from(parser.parse_args(["demo"])) == SoftInpaintingSettings()
 
 
 def test_without_the_extra_run_says_what_to_install(capsys, pictures, tmp_path, monkeypatch):
@@ -238,3 +289,88 @@ def test_help_lists_the_six_settings_from_the_table(capsys, monkeypatch, command
     for spec in SETTINGS:
         assert "--" + spec.name.replace("_", "-") in text
         assert spec.label in text
+    usage = text.split("\n\n")[0]
+    assert "--schedule-bias" in usage and "--mask-blend-power" not in usage  # the README's names
+
+
+@pytest.mark.parametrize("suffix, kind", [(".jpg", "JPEG"), (".jpeg", "JPEG"), (".webp", "WEBP"),
+                                          (".PNG", "PNG")])
+def test_the_extension_chooses_the_format_and_the_parameters_travel(capsys, pictures, model_dir, tmp_path,
+                                                                   suffix, kind):
+    out = tmp_path / f"result{suffix}"
+    code, _, stderr = run_cli(capsys, "run", pictures / "image.png", pictures / "mask.png", "--prompt", "cat",
+                              "--model", model_dir, "--steps", 2, "--seed", 5, "--quiet", "--out", out)
+    assert code == 0, stderr
+    with Image.open(out) as picture:
+        assert picture.format == kind
+    params = parse_infotext(read_infotext(out)).params
+    assert params["Seed"] == "5" and params["Soft inpainting enabled"] == "True"
+
+
+def test_mask_blur_is_applied_recorded_and_a_hard_mask_is_warned_about(capsys, pictures, model_dir, tmp_path):
+    hard = tmp_path / "hard.png"
+    mask = Image.new("L", (SIZE, SIZE), 0)
+    ImageDraw.Draw(mask).rectangle((8, 8, 23, 23), fill=255)
+    mask.save(hard)
+    common = ["run", pictures / "image.png", hard, "--prompt", "cat", "--model", model_dir, "--steps", 2,
+              "--seed", 5, "--quiet"]
+    code, _, stderr = run_cli(capsys, *common, "--mask-blur", 0, "--out", tmp_path / "a.png")
+    assert code == 0, stderr
+    assert "warning: the mask has no grey" in stderr and "--mask-blur 32" in stderr
+    assert "Mask blur" not in read_infotext(tmp_path / "a.png")
+    code, _, stderr = run_cli(capsys, *common, "--mask-blur", 16, "--out", tmp_path / "b.png")
+    assert code == 0 and "warning" not in stderr
+    assert parse_infotext(read_infotext(tmp_path / "b.png")).params["Mask blur"] == "16"
+    # a blurred mask is not warned about, whatever the blur
+    code, _, stderr = run_cli(capsys, "run", pictures / "image.png", pictures / "mask.png", "--prompt", "cat",
+                              "--model", model_dir, "--steps", 2, "--quiet", "--mask-blur", 0,
+                              "--out", tmp_path / "c.png")
+    assert code == 0 and "warning" not in stderr
+    # the blur changes what is kept: the unblurred and blurred runs differ near the mask's edge
+    unblurred, blurred = (np.asarray(Image.open(tmp_path / name)) for name in ("a.png", "b.png"))
+    assert not np.array_equal(unblurred, blurred)
+
+
+def test_batches_write_every_candidate_with_its_seed_and_a_labelled_sheet(capsys, pictures, model_dir,
+                                                                         tmp_path):
+    out = tmp_path / "cat.png"
+    code, stdout, stderr = run_cli(capsys, "run", pictures / "image.png", pictures / "mask.png", "--prompt",
+                                   "cat", "--model", model_dir, "--steps", 2, "--seed", 1234, "--quiet",
+                                   "--batch-size", 2, "--n-iter", 2, "--out", out)
+    assert code == 0, stderr
+    paths = [tmp_path / f"cat-{i}.png" for i in range(1, 5)]
+    seeds = [parse_infotext(read_infotext(p)).params["Seed"] for p in paths]
+    assert seeds == ["1234", "1235", "1236", "1237"]
+    positions = [parse_infotext(read_infotext(p)).params["Batch pos"] for p in paths]
+    assert positions == ["0", "1", "0", "1"]
+    assert not out.exists()
+    candidates = [np.asarray(Image.open(p), dtype=np.int16) for p in paths]
+    assert not np.array_equal(candidates[0], candidates[1])
+    sheet = Image.open(tmp_path / "cat-sheet.png")
+    assert sheet.width > 2 * SIZE and sheet.height > 2 * SIZE  # 2 x 2 cells with caption strips
+    assert "seed 1237" in stdout and "contact sheet of 4" in stdout
+    # a candidate is its seed's picture: seed 1236 alone makes candidate 3 again
+    code, _, stderr = run_cli(capsys, "run", pictures / "image.png", pictures / "mask.png", "--prompt", "cat",
+                              "--model", model_dir, "--steps", 2, "--seed", 1236, "--quiet",
+                              "--out", tmp_path / "alone.png")
+    assert code == 0, stderr
+    alone = np.asarray(Image.open(tmp_path / "alone.png"), dtype=np.int16)
+    assert np.abs(alone - candidates[2]).max() <= 2
+
+
+def test_a_hub_id_without_a_hub_says_so_quickly(capsys, pictures, tmp_path, monkeypatch):
+    pytest.importorskip("diffusers")
+    args = ["run", pictures / "image.png", pictures / "mask.png", "--prompt", "cat", "--model",
+            "someone/not-downloaded", "--quiet", "--out", tmp_path / "o.png"]
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("HTTPS_PROXY", raising=False)
+    monkeypatch.delenv("https_proxy", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there: refused at once
+    started = time.perf_counter()
+    code, _, stderr = run_cli(capsys, *args)
+    assert time.perf_counter() - started < 10
+    check_error(code, stderr, "--model someone/not-downloaded: the Hugging Face hub cannot be reached",
+                "127.0.0.1:9", "not in the local cache", "--model path/to/diffusers-folder")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    code, _, stderr = run_cli(capsys, *args)
+    check_error(code, stderr, "HF_HUB_OFFLINE is set", "pass a local model")

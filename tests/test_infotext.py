@@ -98,3 +98,46 @@ def test_png_chunk_and_paste_back_of_the_six_settings(tmp_path):
     assert enabled is True and settings == chosen
     Image.new("RGB", (8, 8)).save(tmp_path / "plain.png")
     assert read_png_infotext(tmp_path / "plain.png") is None
+
+
+def _user_comment_entry(tiff: bytes) -> tuple[int, bytes]:
+    """(field type, value) of the Exif IFD's UserComment, read from the TIFF structure by hand
+    (the oracle: piexif, which the WebUI reads with, takes the type from here)."""
+    import struct
+
+    assert tiff[:4] == b"II*\0"
+
+    def entries(offset: int) -> dict[int, tuple[int, int, int]]:
+        (count,) = struct.unpack_from("<H", tiff, offset)
+        found = {}
+        for i in range(count):
+            tag, kind, n, value = struct.unpack_from("<HHII", tiff, offset + 2 + 12 * i)
+            found[tag] = (kind, n, value)
+        return found
+
+    (first,) = struct.unpack_from("<I", tiff, 4)
+    exif_ifd = entries(first)[0x8769][2]
+    kind, n, at = entries(exif_ifd)[0x9286]
+    return kind, tiff[at:at + n]
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".webp"])
+def test_jpeg_and_webp_keep_the_infotext_in_the_exif_user_comment(tmp_path, suffix):
+    from lib_soft_inpainting.integrations.infotext import read_infotext, save_with_infotext
+
+    text = "a cat: 猫, still\nNegative prompt: dog\nSteps: 3, Seed: 1, Soft inpainting enabled: True"
+    path = tmp_path / f"p{suffix}"
+    save_with_infotext(Image.new("RGBA", (8, 8), (10, 20, 30, 128)), path, text)
+    with Image.open(path) as picture:
+        raw = picture.info["exif"]
+    kind, value = _user_comment_entry(raw[6:] if raw.startswith(b"Exif\0\0") else raw)
+    assert kind == 7  # UNDEFINED, as piexif writes it; BYTE would reach the WebUI as a tuple
+    assert value == b"UNICODE\0" + text.encode("utf-16-be")
+    assert read_infotext(path) == text
+
+
+def test_other_extensions_are_refused_by_name(tmp_path):
+    from lib_soft_inpainting.integrations.infotext import save_with_infotext
+
+    with pytest.raises(ValueError, match=r"must end in \.png, \.jpg, \.jpeg, \.webp \(got \.bmp\)"):
+        save_with_infotext(Image.new("RGB", (8, 8)), tmp_path / "p.bmp", "x")
