@@ -39,3 +39,18 @@ def test_agreement_is_checked_against_the_given_script(tmp_path, capsys, scale, 
     assert code == status
     assert ("EXCEEDED" in out) == bool(status)
     assert "latent_blend" in out and "faster" in out
+
+
+def test_the_main_benchmark_times_the_built_in_in_the_same_run(tmp_path, capsys) -> None:
+    from benchmarks import cli
+
+    code = cli.main(["--sizes", "8", "--batches", "1", "--reference-max", "0", "--budget", "0",
+                     "--min-repeats", "1", "--no-memory", "--no-plot",
+                     "--upstream", str(_script(tmp_path, 1.0)),
+                     "--upstream-size", "8", "--upstream-repeats", "1", "--out", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "Against the built-in extension's own code (soft_inpainting.py), latent 8²" in out
+    lines = [line for line in out.splitlines() if line.startswith("- difference masks (the filter")]
+    assert len(lines) == 1 and lines[0].endswith("faster") and "target" not in lines[0]
+    assert (tmp_path / "out" / "built_in.json").exists()
