@@ -362,14 +362,16 @@ def _hub_access(model: str) -> dict[str, Any]:
     problem = _hub_unreachable()
     if problem is None:
         return {}
+    # The cache named in the environment now (the libraries read it once, when imported).
+    cache_dir = os.environ.get("HF_HUB_CACHE") or None
     try:
         from huggingface_hub import try_to_load_from_cache
 
-        cached = try_to_load_from_cache(model, "model_index.json")
+        cached = try_to_load_from_cache(model, "model_index.json", cache_dir=cache_dir)
     except Exception:  # an id the hub library refuses: not in the cache either
         cached = None
     if isinstance(cached, str):
-        return {"local_files_only": True}
+        return {"local_files_only": True, **({"cache_dir": cache_dir} if cache_dir else {})}
     raise CliError(f"--model {model}: the Hugging Face hub cannot be reached ({problem}) and the model is "
                    "not in the local cache; pass a local model instead: --model path/to/diffusers-folder "
                    "or --model path/to/model.safetensors")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -374,3 +375,21 @@ def test_a_hub_id_without_a_hub_says_so_quickly(capsys, pictures, tmp_path, monk
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     code, _, stderr = run_cli(capsys, *args)
     check_error(code, stderr, "HF_HUB_OFFLINE is set", "pass a local model")
+
+
+def test_without_a_hub_a_cached_hub_model_is_used(capsys, pictures, model_dir, tmp_path, monkeypatch):
+    """The hub cache's layout (``models--OWNER--NAME``, ``refs/main``, ``snapshots/COMMIT``) as
+    huggingface_hub writes it, filled with the tiny model."""
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / "models--someone--cached-model"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit, encoding="utf-8")
+    shutil.copytree(model_dir, repo / "snapshots" / commit)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    out = tmp_path / "o.png"
+    code, _, stderr = run_cli(capsys, "run", pictures / "image.png", pictures / "mask.png", "--prompt",
+                                   "cat", "--model", "someone/cached-model", "--steps", 2, "--quiet",
+                                   "--out", out)
+    assert code == 0, stderr
+    assert parse_infotext(read_infotext(out)).params["Model"] == "someone/cached-model"
