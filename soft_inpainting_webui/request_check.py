@@ -15,7 +15,6 @@ The host's queue lock is taken inside its route handler, so a rejected request n
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -44,19 +43,32 @@ class Rejection:
                 "allowed": e.allowed, "position": e.position, "key": e.key}
 
 
-def json_safe(value: Any) -> Any:
-    """``value`` if strict JSON can carry it unchanged; otherwise its text (NaN, infinity, huge ints)."""
-    if value is None or isinstance(value, bool | str):
-        return value if not isinstance(value, str) or len(value) <= 200 else value[:197] + "..."
-    if isinstance(value, int) and abs(value) < 2 ** 53:
-        return value
-    if isinstance(value, float) and math.isfinite(value):
+def json_safe(value: Any, limit: int = 200) -> Any:
+    """``value`` itself if strict JSON carries it unchanged and short; otherwise its text (NaN,
+    infinity, integers past what a JSON reader keeps exactly, long values)."""
+    try:
+        exact = not _has_big_int(value) and len(json.dumps(value, allow_nan=False)) <= limit
+    except (TypeError, ValueError, RecursionError):
+        exact = False
+    if exact:
         return value
     try:
         text = repr(value)
     except Exception:
         text = f"<{type(value).__name__}>"
-    return text if len(text) <= 200 else text[:197] + "..."
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _has_big_int(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return abs(value) >= 2 ** 53
+    if isinstance(value, list):
+        return any(_has_big_int(v) for v in value)
+    if isinstance(value, Mapping):
+        return any(_has_big_int(v) for v in value.values())
+    return False
 
 
 def check_request(payload: Any, title: str, defaults: SoftInpaintingSettings | None = None,
