@@ -184,7 +184,7 @@ async def _host_lets_in(app: Any, scope: Scope, body: bytes) -> bool:
         return True
     from fastapi import FastAPI, Response
 
-    def passed() -> Response:
+    def passed():  # no return annotation: old FastAPI evaluates it in this module's globals
         return Response(status_code=204)
 
     probe = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)

@@ -295,3 +295,20 @@ def test_older_webui_is_told_once_and_left_alone(monkeypatch, capsys) -> None:
     for callback in script_callbacks.callbacks_app_started:
         callback(None, app)
     assert TestClient(app).get(SETTINGS_ROUTE).status_code == 404 and app.user_middleware == []
+
+
+def test_installed_after_the_app_has_served_requests() -> None:
+    """The full UI starts serving before ``on_app_started``; Starlette has built its middleware
+    stack by then and refuses ``add_middleware``."""
+    from modules import script_callbacks
+    from modules.api import api as host_api_module
+
+    start_webui()
+    app = FastAPI()
+    host_api = host_api_module.Api(app, threading.Lock())
+    client = TestClient(app)
+    assert client.get("/sdapi/v1/progress").status_code == 200
+    for callback in script_callbacks.callbacks_app_started:
+        callback(None, app)
+    assert client.post(IMG2IMG, json=_body(args=[True, "abc"])).status_code == 422
+    assert client.get(SETTINGS_ROUTE).status_code == 200 and host_api.jobs_started == 0
