@@ -409,7 +409,8 @@ def schema() -> dict[str, Any]:
         "example_short": [True],
         "example_named": [True, {"difference_threshold": 1.25, "schedule_bias": 0.2}],
         "out_of_range_policy": "clamped to the range, with a console warning and a note in the infotext",
-        "invalid_policy": "NaN, infinity and non-numbers are rejected before sampling starts",
+        "invalid_policy": "NaN, infinity and non-numbers are rejected before the job starts "
+                          "(through the API: HTTP 422 naming the setting, value, range and position)",
         "settings": [
             {"name": "enabled", "type": "boolean", "default": False, "label": ENABLED_LABEL,
              "infotext_key": ENABLED_INFOTEXT_KEY, "position": 0},
