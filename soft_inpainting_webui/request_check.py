@@ -124,6 +124,8 @@ class RequestCheck:
             await self.app(scope, receive, send)
             return
         body, receive = await _buffered(receive)
+        if body is None:
+            return  # the client went away before sending its whole body: nothing to answer
         rejection = None
         try:
             payload = json.loads(body)
@@ -198,9 +200,8 @@ async def _host_lets_in(app: Any, scope: Scope, body: bytes) -> bool:
     probe_scope = {k: v for k, v in scope.items() if k not in ("app", "router", "route", "endpoint")}
     probe_scope["root_path"] = ""
     probe_scope["path"] = _route_path(scope)
-    _, replay = await _buffered(_once(body))
     try:
-        await probe(probe_scope, replay, record)
+        await probe(probe_scope, _once(body), record)
     except Exception:
         return False
     return bool(status) and 200 <= status[0] < 300
@@ -213,19 +214,27 @@ def _route_path(scope: Scope) -> str:
 
 
 def _once(body: bytes) -> Receive:
+    """A ``receive`` for a body already read: the body, then a disconnect."""
+    sent = False
+
     async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
         return {"type": "http.request", "body": body, "more_body": False}
 
     return receive
 
 
-async def _buffered(receive: Receive) -> tuple[bytes, Receive]:
-    """The whole request body, and a ``receive`` that hands it on unchanged, then defers."""
+async def _buffered(receive: Receive) -> tuple[bytes | None, Receive]:
+    """The whole request body (None if the client disconnected first), and a ``receive`` that
+    hands it on unchanged, then defers."""
     chunks: list[bytes] = []
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            break
+            return None, receive
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
             break

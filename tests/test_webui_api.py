@@ -4,6 +4,7 @@ trailing arguments, the console for a user's bad value, and a WebUI older than 1
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import json
@@ -181,6 +182,33 @@ def test_passed_on_bodies_are_the_same_bytes(text, path) -> None:
     seen, app = _recording_app()
     response = TestClient(app).post(path, content=text, headers={"content-type": "application/json"})
     assert response.status_code == 200 and seen == [text]
+
+
+def _drive(app, messages):
+    """Run one POST through ``app`` with the given receive messages; what it sent back."""
+    queue, sent = list(messages), []
+
+    async def receive():
+        return queue.pop(0) if queue else {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": IMG2IMG, "root_path": "", "headers": [],
+             "query_string": b""}
+    asyncio.run(app(scope, receive, send))
+    return sent
+
+
+def test_a_body_in_chunks_is_passed_on_whole_and_a_disconnect_answers_nothing() -> None:
+    seen, app = _recording_app()
+    text = json.dumps(_body(args=[True, 1])).encode()
+    chunks = [text[i:i + 1000] for i in range(0, len(text), 1000)]
+    messages = [{"type": "http.request", "body": c, "more_body": i < len(chunks) - 1}
+                for i, c in enumerate(chunks)]
+    assert len(messages) > 2 and _drive(app, messages)[0]["status"] == 200 and seen == [text]
+    seen.clear()
+    assert _drive(app, [*messages[:2], {"type": "http.disconnect"}]) == [] and seen == []
 
 
 # --- trailing arguments -------------------------------------------------------------------------------
