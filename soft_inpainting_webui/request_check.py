@@ -15,6 +15,7 @@ The host's queue lock is taken inside its route handler, so a rejected request n
 from __future__ import annotations
 
 import json
+import traceback
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -132,7 +133,11 @@ class RequestCheck:
         except (ValueError, UnicodeDecodeError):
             payload = None  # the host answers malformed JSON itself
         if payload is not None:
-            rejection = check_request(payload, self.title, self.defaults(), self.log)
+            try:
+                rejection = check_request(payload, self.title, self.defaults(), self.log)
+            except Exception:  # a fault of this check must not cost the caller the request
+                self.log(f"[{self.title}] the API request check failed; the request goes on unchecked")
+                traceback.print_exc()
         if rejection is not None and await _host_lets_in(self.host_app, scope, body):
             self.log(f"[{self.title}] API request rejected (HTTP 422): {rejection.error}")
             await _send_json(send, 422, rejection.body(self.title))

@@ -211,6 +211,19 @@ def test_a_body_in_chunks_is_passed_on_whole_and_a_disconnect_answers_nothing() 
     assert _drive(app, [*messages[:2], {"type": "http.disconnect"}]) == [] and seen == []
 
 
+def test_a_fault_in_the_check_passes_the_request_on(monkeypatch, capsys) -> None:
+    seen, app = _recording_app()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("bug in the check")
+
+    monkeypatch.setattr(request_check, "check_request", broken)
+    text = json.dumps(_body(args=[True, "abc"])).encode()
+    response = TestClient(app).post(IMG2IMG, content=text, headers={"content-type": "application/json"})
+    assert response.status_code == 200 and seen == [text]
+    assert "bug in the check" in capsys.readouterr().err
+
+
 # --- trailing arguments -------------------------------------------------------------------------------
 
 
