@@ -33,8 +33,33 @@ TIMESTEP_LABEL = "DDIM/PLMS/UniPC: apply the schedule to the noise level, not th
 ELEM_ID_PREFIX = "soft_inpaint_"
 
 
+_NOT_GIVEN = object()
+
+
 class SettingsError(ValueError):
-    """A setting that cannot be used: names the setting, the value and the range."""
+    """A setting that cannot be used: names the setting, the value and the range.
+
+    The same facts are kept as attributes for callers that answer with structured data (the
+    WebUI's request check): ``setting`` (python name), ``value`` (as given), ``allowed`` (text),
+    ``position`` (index in the script's argument list, 0 = enabled) and ``key`` (the name used in
+    a dict of named settings). Any of them may be None when unknown.
+    """
+
+    def __init__(self, message: str, *, setting: str | None = None, value: Any = _NOT_GIVEN,
+                 allowed: str | None = None, position: int | None = None, key: str | None = None
+                 ) -> None:
+        super().__init__(message)
+        self.setting, self.allowed, self.position, self.key = setting, allowed, position, key
+        self.has_value = value is not _NOT_GIVEN
+        self.value = value if self.has_value else None
+
+    def at(self, position: int, key: str | None = None) -> SettingsError:
+        """This error, placed at ``position`` of the argument list (kept if already placed)."""
+        if self.position is None:
+            self.position = position
+        if self.key is None:
+            self.key = key
+        return self
 
 
 @dataclass(frozen=True)
@@ -125,7 +150,8 @@ def lookup_spec(name: str) -> SettingSpec:
     spec = _ALIASES.get(str(name).strip().lower())
     if spec is None:
         accepted = ", ".join(s.name for s in SETTINGS) + "; or their labels in snake_case"
-        raise SettingsError(f"unknown soft inpainting setting {_shown(name)}; accepted names: {accepted}")
+        raise SettingsError(f"unknown soft inpainting setting {_shown(name)}; accepted names: {accepted}",
+                            setting=str(name), allowed=accepted)
     return spec
 
 
@@ -163,7 +189,8 @@ def _as_number(spec: SettingSpec, value: Any) -> float:
     if problem is not None:
         raise SettingsError(
             f"{spec.label} ({spec.name}) must be a finite number from {spec.range_text}; "
-            f"got {_shown(value)} ({problem})")
+            f"got {_shown(value)} ({problem})",
+            setting=spec.name, value=value, allowed=f"a finite number from {spec.range_text}")
     return number
 
 
@@ -179,7 +206,7 @@ def coerce_setting(spec: SettingSpec, value: Any) -> tuple[float, str | None]:
     return number, None
 
 
-def parse_bool(value: Any, what: str = ENABLED_LABEL) -> bool:
+def parse_bool(value: Any, what: str = ENABLED_LABEL, name: str = "enabled") -> bool:
     """A strict boolean: bools, 0/1, and 'true'/'false'/'yes'/'no'/'on'/'off'/'1'/'0' strings."""
     if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
         value = value.item()  # numpy and torch scalars, e.g. numpy.bool_
@@ -195,7 +222,8 @@ def parse_bool(value: Any, what: str = ENABLED_LABEL) -> bool:
             return True
         if text in ("false", "no", "off", "0", "0.0", ""):
             return False
-    raise SettingsError(f"{what} must be true or false; got {_shown(value)}")
+    raise SettingsError(f"{what} must be true or false; got {_shown(value)}", setting=name, value=value,
+                        allowed="true or false")
 
 
 @dataclass(frozen=True)
@@ -284,22 +312,31 @@ class ParsedArgs:
 
     ``timestep_as_noise_level`` is the optional eighth argument (None when not given): whether a
     timestep sampler's timestep is converted to its noise level before the schedule.
+    ``ignored`` counts the trailing values after the eight the script defines (they are ignored,
+    as the WebUI's built-in ignores them; the glue says so in the console).
     """
 
     enabled: bool
     settings: SoftInpaintingSettings
     timestep_as_noise_level: bool | None = None
+    ignored: int = 0
+
+
+ARGS_COUNT = len(SETTINGS) + 2
+"""How many positional script arguments the extension defines: enabled, the six, the flag."""
 
 
 def parse_script_args(args: Iterable[Any] | None, defaults: SoftInpaintingSettings | None = None
                       ) -> ParsedArgs:
     """Parse the script's argument vector as the UI and the API hand it over.
 
-    Accepted forms: ``[enabled, six numbers...]`` (short lists take the rest from ``defaults``,
-    ``None`` in a position means its default, extra trailing values are ignored), and
-    ``[enabled, {name: value, ...}]`` with names as python fields or snake_case UI labels. Strings
-    holding numbers or booleans are accepted; ``None`` for the whole vector means "not given"
-    (disabled). Anything else raises :class:`SettingsError`, never another exception.
+    Accepted forms: ``[enabled, six numbers..., flag]`` (short lists take the rest from
+    ``defaults``, ``None`` in a position means its default, values after the eighth are ignored
+    and counted in ``ignored``), and ``[enabled, {name: value, ...}]`` with names as python fields
+    or snake_case UI labels. Strings holding numbers or booleans are accepted; ``None`` for the
+    whole vector means "not given" (disabled). Anything else raises :class:`SettingsError` naming
+    the setting, the value, the allowed range and the position in the list, never another
+    exception.
     """
     defaults = defaults or DEFAULT_SETTINGS
     if args is None:
@@ -307,28 +344,49 @@ def parse_script_args(args: Iterable[Any] | None, defaults: SoftInpaintingSettin
     elif isinstance(args, (str, bytes, Mapping)) or not isinstance(args, Iterable):
         raise SettingsError(f"soft inpainting: the script arguments must be a list such as "
                             f"[true, 1, 0.5, 4, 0, 0.5, 2] or [true, {{\"difference_threshold\": 1.25}}]; "
-                            f"got {_shown(args)}")
+                            f"got {_shown(args)}", setting="args", value=args, allowed="a list")
     args = list(args)
-    enabled = parse_bool(args[0]) if args else False
+    try:
+        enabled = parse_bool(args[0]) if args else False
+    except SettingsError as error:
+        raise error.at(0) from None
     rest = args[1:]
     values = dict(defaults.as_dict())
-    timestep_flag = None
+    ignored = 0
+    flag_position, flag_key = len(SETTINGS) + 1, None
     if rest and isinstance(rest[0], Mapping):
         # Named form; what follows the dict is ignored (the API fills those positions with the
         # UI's defaults). A dict anywhere else is a bad value for that position's setting.
         named_values = dict(rest[0])
         flag_keys = [k for k in named_values if str(k).strip().lower() == TIMESTEP_FLAG]
         flag = named_values.pop(flag_keys[0]) if flag_keys else None
-        values.update(parse_named(named_values, defaults=None))
+        flag_position, flag_key = 1, (flag_keys[0] if flag_keys else None)
+        for key, value in named_values.items():
+            try:
+                name = next(iter(parse_named({key: value}, defaults=None)), None)
+                if name is not None:
+                    coerce_setting(SPECS_BY_NAME[name], value)
+                    values[name] = value
+            except SettingsError as error:
+                raise error.at(1, str(key)) from None
     else:
-        for spec, value in zip(SETTINGS, rest, strict=False):  # short lists keep defaults
-            if value is not None:
+        for position, (spec, value) in enumerate(zip(SETTINGS, rest, strict=False), start=1):
+            if value is not None:  # short lists keep defaults
+                try:
+                    coerce_setting(spec, value)
+                except SettingsError as error:
+                    raise error.at(position) from None
                 values[spec.name] = value
         flag = rest[len(SETTINGS)] if len(rest) > len(SETTINGS) else None
+        ignored = max(0, len(args) - ARGS_COUNT)
+    timestep_flag = None
     if flag is not None:
-        timestep_flag = parse_bool(flag, TIMESTEP_FLAG)
+        try:
+            timestep_flag = parse_bool(flag, TIMESTEP_FLAG, TIMESTEP_FLAG)
+        except SettingsError as error:
+            raise error.at(flag_position, flag_key) from None
     return ParsedArgs(enabled=enabled, settings=SoftInpaintingSettings(**values),
-                      timestep_as_noise_level=timestep_flag)
+                      timestep_as_noise_level=timestep_flag, ignored=ignored)
 
 
 def parse_named(named: Mapping[str, Any], defaults: SoftInpaintingSettings | None = DEFAULT_SETTINGS
@@ -374,7 +432,8 @@ def schema() -> dict[str, Any]:
         "example_short": [True],
         "example_named": [True, {"difference_threshold": 1.25, "schedule_bias": 0.2}],
         "out_of_range_policy": "clamped to the range, with a console warning and a note in the infotext",
-        "invalid_policy": "NaN, infinity and non-numbers are rejected before sampling starts",
+        "invalid_policy": "NaN, infinity and non-numbers are rejected before the job starts "
+                          "(through the API: HTTP 422 naming the setting, value, range and position)",
         "settings": [
             {"name": "enabled", "type": "boolean", "default": False, "label": ENABLED_LABEL,
              "infotext_key": ENABLED_INFOTEXT_KEY, "position": 0},

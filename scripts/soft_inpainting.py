@@ -36,13 +36,16 @@ from lib_soft_inpainting.settings import (
     settings_from_infotext,
 )
 from lib_soft_inpainting.ui import build_controls
-from soft_inpainting_webui import api, coexistence, options, xyz
+from soft_inpainting_webui import api, coexistence, host_support, options, xyz
 from soft_inpainting_webui.job import JobState, job_state, start_job
 
 TITLE = "Soft Inpainting"
 ERROR_INFOTEXT_KEY = "Soft inpainting error"
 OUR_INFOTEXT_KEYS = (ENABLED_INFOTEXT_KEY, *(s.infotext_key for s in SETTINGS), TIMESTEP_INFOTEXT_KEY,
                      ERROR_INFOTEXT_KEY, "Soft inpainting note")
+MISSING_HOOKS = host_support.missing_hooks(scripts)
+if MISSING_HOOKS:
+    print(host_support.too_old_message(TITLE, MISSING_HOOKS))
 
 
 def processing_uses_inpainting(p: Any) -> bool:
@@ -95,7 +98,7 @@ class Script(scripts.Script):
         return TITLE
 
     def show(self, is_img2img: bool) -> Any:
-        return scripts.AlwaysVisible if is_img2img else False
+        return scripts.AlwaysVisible if is_img2img and not MISSING_HOOKS else False
 
     def ui(self, is_img2img: bool) -> list[Any] | None:
         if not is_img2img:
@@ -120,15 +123,18 @@ class Script(scripts.Script):
     def process(self, p: Any, *args: Any) -> None:
         """Validate once, switch off mask rounding, record the infotext (SPEC §4).
 
-        Invalid settings raise here, before sampling: the host reports the error, the job runs
-        without soft inpainting, and the error is written to the infotext.
+        A user's invalid setting is one console line, not an exception (the host would print a
+        traceback): the job runs without soft inpainting and the error goes into the infotext.
         """
         start_job(p, None)
         try:
             parsed = _parse_with_overrides(p, args)
         except SettingsError as error:
             _set_generation_params(p, {ERROR_INFOTEXT_KEY: str(error)})
-            raise SettingsError(f"{error}; soft inpainting is off for this job") from error
+            print(f"[{TITLE}] {error}: soft inpainting is off for this job")
+            return
+        if parsed.ignored:
+            print(f"[{TITLE}] {parsed.ignored} argument(s) after the ones the extension defines are ignored")
         if not parsed.enabled or not processing_uses_inpainting(p):
             _set_generation_params(p, {})
             return
@@ -241,7 +247,10 @@ def _on_before_ui() -> None:
 
 
 def _on_app_started(_demo: Any, app: Any) -> None:
-    api.register_routes(app)
+    if MISSING_HOOKS:
+        return
+    api.register_routes(app, title=TITLE, api_auth=bool(getattr(shared.cmd_opts, "api_auth", None)),
+                        defaults=lambda: options.user_defaults(shared.opts))
 
 
 script_callbacks.on_ui_settings(_on_ui_settings)

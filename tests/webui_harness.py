@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -87,6 +88,17 @@ class WebUI:
             init_images, mask, model=model or FakeModel(), scripts=self.runner,
             script_args=script_args if script_args is not None else self.args(True), **kwargs)
 
+    def start_api(self) -> tuple[Any, api.Api]:
+        """The API as the host starts it: a FastAPI app, ``Api(app, queue_lock)`` adding its routes,
+        then the ``on_app_started`` callbacks (where the extension adds its route and check)."""
+        from fastapi import FastAPI
+
+        app = FastAPI()
+        host_api = api.Api(app, threading.Lock())
+        for callback in script_callbacks.callbacks_app_started:
+            callback(None, app)
+        return app, host_api
+
     def run(self, **kwargs: Any) -> tuple[processing.StableDiffusionProcessingImg2Img, processing.Processed]:
         p = self.job(**kwargs)
         return p, processing.process_images(p)
@@ -123,4 +135,10 @@ def start_webui(*, with_xyz: bool = True, builtin_first: type | None = None,
     runner = scripts.ScriptRunner()
     runner.initialize_scripts([c for c in (builtin_first, extension.Script) if c is not None])
     runner.setup_ui()
+    txt2img = scripts.ScriptRunner()
+    txt2img.initialize_scripts([c for c in (builtin_first, extension.Script) if c is not None],
+                               is_img2img=False)
+    txt2img.setup_ui()
+    scripts.scripts_img2img, scripts.scripts_txt2img = runner, txt2img
+    shared.sd_model = FakeModel()
     return WebUI(extension=extension, xyz=xyz, runner=runner)

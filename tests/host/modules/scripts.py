@@ -82,6 +82,9 @@ class Script:
         pass
 
 
+scripts_txt2img: ScriptRunner | None = None  # set at start-up (the harness does it)
+scripts_img2img: ScriptRunner | None = None
+
 ScriptClassData = namedtuple("ScriptClassData", ["script_class", "path", "basedir", "module"])
 scripts_data: list[ScriptClassData] = []
 

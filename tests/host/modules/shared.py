@@ -60,12 +60,13 @@ class Options:
 
 
 opts = Options()
-cmd_opts = argparse.Namespace()
+cmd_opts = argparse.Namespace(api_auth=None)
 device = "cpu"
+sd_model: Any = None
 
 
 def reset() -> None:
     """Fresh options and command line (a test helper, not a host function)."""
     global opts, cmd_opts
     opts = Options()
-    cmd_opts = argparse.Namespace()
+    cmd_opts = argparse.Namespace(api_auth=None)
