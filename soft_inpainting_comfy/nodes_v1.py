@@ -17,7 +17,7 @@ def input_options(spec: InputSpec) -> tuple[Any, ...]:
         ("default", spec.default), ("min", spec.minimum), ("max", spec.maximum), ("step", spec.step),
         ("tooltip", spec.tooltip), ("display_name", spec.display_name)) if value is not None}
     kind = list(spec.choices) if spec.choices is not None else spec.type
-    return (kind, options) if options else (kind,)
+    return kind, options
 
 
 def input_types(node: NodeSpec) -> dict[str, dict[str, tuple[Any, ...]]]:

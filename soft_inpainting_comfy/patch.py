@@ -141,7 +141,9 @@ class Run:
 
 
 def _is_binary(mask: torch.Tensor) -> bool:
-    return not bool(((mask > 0) & (mask < 1)).any())
+    """A 0/1 mask, as handed on: resizing it to the latent (bilinear) leaves only a few grey levels
+    along its edges (0, ¼, ½, ¾, 1 for SD's 8×), while a blurred mask keeps many."""
+    return torch.unique(mask[:, :1]).numel() <= 5
 
 
 def _start_run(settings: SoftInpaintingSettings, guider: Any, latent_image: torch.Tensor,
@@ -155,7 +157,7 @@ def _start_run(settings: SoftInpaintingSettings, guider: Any, latent_image: torc
         LOG.warning("soft inpainting: this model also has a denoise mask function (DifferentialDiffusion "
                     "or similar); soft inpainting replaces it, so it is not called")
     if _is_binary(denoise_mask):
-        LOG.warning("soft inpainting: the noise mask is binary (only 0 and 1), so there is no grey "
+        LOG.warning("soft inpainting: the noise mask is binary (0 and 1 only), so there is no grey "
                     "transition to blend. VAEEncodeForInpaint rounds its mask; use SetLatentNoiseMask or "
                     "InpaintModelConditioning with a blurred mask")
     return Run(settings, latent_image, denoise_mask, noise_level, type(guider).__name__)
