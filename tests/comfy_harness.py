@@ -18,7 +18,9 @@ if str(COMFY_HOST) not in sys.path:
     sys.path.insert(0, str(COMFY_HOST))
 
 import comfy  # noqa: E402
-from comfy import model_base, model_patcher, samplers  # noqa: E402
+from comfy import model_base, model_patcher, model_sampling, samplers  # noqa: E402
+
+__all__ = ["model_sampling", "samplers"]  # re-exported: tests import the stand-in through this module
 
 
 def load_pack(version: str = "0.3.64") -> dict[str, type]:

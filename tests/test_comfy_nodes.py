@@ -10,8 +10,17 @@ import sys
 
 import pytest
 import torch
-from comfy import model_sampling, samplers
-from comfy_harness import ROOT, karras, ksample, load_pack, run_node, sd_model, validate
+from comfy_harness import (
+    ROOT,
+    karras,
+    ksample,
+    load_pack,
+    model_sampling,
+    run_node,
+    samplers,
+    sd_model,
+    validate,
+)
 from webui_harness import disc_mask, start_webui
 
 from lib_soft_inpainting import SoftInpaintingSettings, get_modified_nmask, latent_blend
