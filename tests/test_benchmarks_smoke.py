@@ -36,6 +36,7 @@ def test_command_writes_tables_csv_plot_and_memory(tmp_path, capsys):
     assert code == 0
     printed = capsys.readouterr().out
     assert "(a) After sampling" in printed and "(b) Every sampler step" in printed
+    assert "(c) ComfyUI, every sampler step" in printed
     assert "~" in printed  # extrapolated reference figures are marked
     assert "Targets:" in printed and "(none of the target cases" in printed  # sizes 8 and 12 only
     assert "other processes used" in printed or "unknown (no /proc/stat)" in printed
@@ -51,6 +52,9 @@ def test_command_writes_tables_csv_plot_and_memory(tmp_path, capsys):
                 row = by_key[(method, size, batch)]
                 assert float(row["median_s"]) > 0
                 assert int(row["pixels"]) == (8 * size) ** 2 * batch
+    for batch in (1, 4):  # ComfyUI's step: always 128² latents, batches 1 and 4
+        for method in ("comfy_hard_blends", "comfy_patched_blend"):
+            assert float(by_key[(method, 128, batch)]["median_s"]) > 0
     # The reference ran at 8², batch 1 only; everything else is scaled by pixel count and says so.
     assert by_key[("difference_masks_per_pixel", 8, 1)]["source"] == MEASURED
     scaled = by_key[("difference_masks_per_pixel", 12, 2)]
