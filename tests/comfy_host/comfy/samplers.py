@@ -1,5 +1,5 @@
 """``comfy.samplers``: the guider, the k-diffusion sampler object and the inpaint wrapper, in the
-host's call order (v0.3.64; ``outer_predict_noise`` only from v0.3.43 on)."""
+host's call order (v0.3.64; ``outer_predict_noise`` arrived in v0.3.52)."""
 
 from __future__ import annotations
 
