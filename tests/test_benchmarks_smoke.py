@@ -22,6 +22,7 @@ from benchmarks.timing import measure, measure_together
 from lib_soft_inpainting import (
     SoftInpaintingSettings,
     get_gaussian_kernel,
+    get_modified_nmask,
     latent_blend,
     latent_difference_masks,
     weighted_histogram_filter,
@@ -202,3 +203,17 @@ def test_measure_together_gives_fast_calls_more_samples_in_alternating_slots():
     # Slots alternate: a block of fast calls, then the slow call(s), round after round.
     assert after_warmup[:7] == ["fast"] * 7 and after_warmup[7] == "slow"
     assert timings["slow"].median >= 0.005 > timings["fast"].median
+
+
+def test_comfy_step_times_the_real_blends():
+    """The ComfyUI figures time the patch's own blend and both of ComfyUI's hard blends."""
+    from benchmarks.comfy import ComfyStep
+
+    step = ComfyStep(2, "cpu")
+    t = get_modified_nmask(step.run.settings, step.mask, step.sigma[0])
+    expected = latent_blend(step.run.settings, step.latent, step.out, t)
+    torch.testing.assert_close(step.patched_blend(), expected)
+    x_in, out = step.hard_blends()
+    keep = step.mask == 0
+    assert torch.equal(out[keep], step.latent[keep])
+    assert torch.equal(x_in[keep], (step.latent + step.noise * step.sigma.reshape(-1, 1, 1, 1))[keep])
