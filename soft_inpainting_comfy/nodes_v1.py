@@ -33,7 +33,7 @@ def _node_class(node: NodeSpec, function: str, run: Any) -> type:
         "DESCRIPTION": node.description,
         "CATEGORY": CATEGORY,
         "RETURN_TYPES": tuple(o.type for o in node.outputs),
-        "RETURN_NAMES": tuple(o.id for o in node.outputs),
+        "RETURN_NAMES": tuple(o.display_name for o in node.outputs),
         "OUTPUT_TOOLTIPS": tuple(o.tooltip or "" for o in node.outputs),
         "FUNCTION": function,
         "INPUT_TYPES": classmethod(lambda cls: input_types(node)),

@@ -29,7 +29,7 @@ def _schema(io: Any, node: NodeSpec) -> Any:
         node_id=node.node_id, display_name=node.display_name, category=CATEGORY,
         description=node.description,
         inputs=[_input(io, spec) for spec in node.inputs],
-        outputs=[_io_type(io, o.type).Output(o.id, display_name=o.id, tooltip=o.tooltip)
+        outputs=[_io_type(io, o.type).Output(o.id, display_name=o.display_name, tooltip=o.tooltip)
                  for o in node.outputs],
     )
 

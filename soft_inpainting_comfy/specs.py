@@ -37,8 +37,12 @@ class InputSpec:
 
 @dataclass(frozen=True)
 class OutputSpec:
+    """One node output; its id differs from every input id (V3 schemas require it), its display
+    name is what the node shows."""
+
     id: str
     type: str
+    display_name: str
     tooltip: str | None = None
 
 
@@ -67,7 +71,7 @@ SETTINGS_NODE = NodeSpec(
                   tooltip="Custom uses the six values below; Default and Seamless blend replace them."),
         *(_setting_input(spec) for spec in SETTINGS),
     ),
-    outputs=(OutputSpec("settings", SETTINGS_TYPE),),
+    outputs=(OutputSpec("settings", SETTINGS_TYPE, "settings"),),
     validated=tuple(spec.name for spec in SETTINGS),
 )
 
@@ -80,7 +84,7 @@ APPLY_NODE = NodeSpec(
         InputSpec("model", "MODEL"),
         InputSpec("settings", SETTINGS_TYPE),
     ),
-    outputs=(OutputSpec("model", "MODEL", tooltip="A patched copy of the model."),),
+    outputs=(OutputSpec("patched_model", "MODEL", "model", tooltip="A patched copy of the model."),),
 )
 
 COMPOSITE_NODE = NodeSpec(
@@ -100,8 +104,9 @@ COMPOSITE_NODE = NodeSpec(
                   tooltip="Default: the sampled latent's noise_mask (1 = regenerate)."),
     ),
     outputs=(
-        OutputSpec("image", "IMAGE"),
-        OutputSpec("mask", "MASK", tooltip="The adaptive compositing mask: 1 = the new pixels are shown."),
+        OutputSpec("composite", "IMAGE", "image"),
+        OutputSpec("adaptive_mask", "MASK", "mask",
+                   tooltip="The adaptive compositing mask: 1 = the new pixels are shown."),
     ),
 )
 

@@ -109,6 +109,19 @@ class Schema:
     outputs: list[Any] = field(default_factory=list)
     description: str = ""
 
+    def validate(self) -> None:
+        """As the host's ``Schema.validate``: ids unique among inputs, among outputs, and between them."""
+        inputs, outputs = [i.id for i in self.inputs], [o.id for o in self.outputs]
+        problems = []
+        if len(set(inputs)) != len(inputs) or len(set(outputs)) != len(outputs):
+            problems.append("Input and output ids must be unique")
+        if set(inputs) & set(outputs):
+            problems.append(
+                f"Ids must be unique between inputs and outputs, but {set(inputs) & set(outputs)} are not."
+            )
+        if problems:
+            raise ValueError("\n".join(problems))
+
 
 class NodeOutput:
     def __init__(self, *args: Any) -> None:
@@ -136,7 +149,9 @@ class ComfyNode:
 
     @classmethod
     def GET_SCHEMA(cls) -> Schema:
-        return cls.define_schema()
+        schema = cls.define_schema()
+        schema.validate()
+        return schema
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, dict[str, Any]]:
