@@ -27,7 +27,7 @@ def validate_settings(**values: Any) -> bool | str:
     if preset is not None and preset != CUSTOM_PRESET and preset not in PRESETS:
         return f"unknown preset {preset!r}; choose one of {', '.join([CUSTOM_PRESET, *PRESETS])}"
     for spec in SETTINGS:
-        value = values.get(spec.name)
+        value = values.get(spec.snake_label)
         if value is None:
             continue
         try:
@@ -44,7 +44,7 @@ def make_settings(preset: str = CUSTOM_PRESET, **values: Any) -> SoftInpaintingS
                             f"{', '.join([CUSTOM_PRESET, *PRESETS])}")
     if preset in PRESETS:
         return PRESETS[preset]
-    given = {spec.name: values.get(spec.name, spec.default) for spec in SETTINGS}
+    given = {spec.name: values.get(spec.snake_label, spec.default) for spec in SETTINGS}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the notes go to ComfyUI's console log below instead
         settings = SoftInpaintingSettings(**given)

@@ -1,7 +1,7 @@
 """The three nodes described once, host-version neutral; V1 and V3 classes are built from this.
 
 Every setting input comes from the one settings table (``lib_soft_inpainting.settings.SETTINGS``):
-its python name is the input id, its label the display name, its range, step, default and help
+its label in snake_case is the input id, its label the display name, its range, step, default and help
 text the widget's. The presets are the WebUI's (``lib_soft_inpainting.ui.PRESETS``).
 """
 
@@ -57,8 +57,10 @@ class NodeSpec:
 
 
 def _setting_input(spec) -> InputSpec:
-    return InputSpec(spec.name, "FLOAT", display_name=spec.label, tooltip=spec.help, default=spec.default,
-                     minimum=spec.minimum, maximum=spec.maximum, step=spec.step)
+    """A setting's input; its id is the label in snake_case (``schedule_bias``), which ComfyUI's front
+    end shows and API prompts use, and which the settings module accepts as the setting's name."""
+    return InputSpec(spec.snake_label, "FLOAT", display_name=spec.label, tooltip=spec.help,
+                     default=spec.default, minimum=spec.minimum, maximum=spec.maximum, step=spec.step)
 
 
 SETTINGS_NODE = NodeSpec(
@@ -72,7 +74,7 @@ SETTINGS_NODE = NodeSpec(
         *(_setting_input(spec) for spec in SETTINGS),
     ),
     outputs=(OutputSpec("settings", SETTINGS_TYPE, "settings"),),
-    validated=tuple(spec.name for spec in SETTINGS),
+    validated=tuple(spec.snake_label for spec in SETTINGS),
 )
 
 APPLY_NODE = NodeSpec(

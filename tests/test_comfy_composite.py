@@ -11,7 +11,7 @@ import torch
 from comfy_harness import load_pack, run_node, sd_model
 from webui_harness import disc_mask, photo, start_webui
 
-from lib_soft_inpainting.settings import SETTINGS
+from lib_soft_inpainting.settings import SPECS_BY_NAME
 from soft_inpainting_comfy.composite import to_pictures
 from soft_inpainting_comfy.specs import CUSTOM_PRESET
 
@@ -33,11 +33,8 @@ def pack(request):
 
 
 def _settings(pack, **values):
-    return run_node(
-        pack["SoftInpaintingSettings"],
-        preset=CUSTOM_PRESET,
-        **{**{s.name: s.default for s in SETTINGS}, **VALUES, **values},
-    )[0]
+    inputs = {SPECS_BY_NAME[name].snake_label: value for name, value in {**VALUES, **values}.items()}
+    return run_node(pack["SoftInpaintingSettings"], preset=CUSTOM_PRESET, **inputs)[0]
 
 
 def _image(picture):

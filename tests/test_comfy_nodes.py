@@ -24,7 +24,7 @@ from comfy_harness import (
 from webui_harness import disc_mask, start_webui
 
 from lib_soft_inpainting import SoftInpaintingSettings, get_modified_nmask, latent_blend
-from lib_soft_inpainting.settings import SETTINGS
+from lib_soft_inpainting.settings import SETTINGS, SPECS_BY_NAME
 from lib_soft_inpainting.ui import PRESETS
 from soft_inpainting_comfy import patch
 from soft_inpainting_comfy.specs import CUSTOM_PRESET
@@ -40,11 +40,10 @@ def pack(request):
 
 
 def _settings(pack, **values):
-    return run_node(
-        pack["SoftInpaintingSettings"],
-        preset=CUSTOM_PRESET,
-        **{**{s.name: s.default for s in SETTINGS}, **values},
-    )[0]
+    """The Settings node with ``values`` by python name (its inputs are the snake_case labels)."""
+    inputs = {s.snake_label: s.default for s in SETTINGS}
+    inputs.update({SPECS_BY_NAME[name].snake_label: value for name, value in values.items()})
+    return run_node(pack["SoftInpaintingSettings"], preset=CUSTOM_PRESET, **inputs)[0]
 
 
 def _patched(pack, model=None, **values):
@@ -78,7 +77,7 @@ def test_v3_on_current_host_and_v1_before_v3_from_one_table():
     assert {k: cls.INPUT_TYPES() for k, cls in v1.items()} == v3_types
     required = v3_types["SoftInpaintingSettings"]["required"]
     for spec in SETTINGS:
-        kind, options = required[spec.name]
+        kind, options = required[spec.snake_label]
         assert kind == "FLOAT"
         assert options == {
             "default": spec.default,
@@ -111,13 +110,13 @@ def test_root_init_imports_no_comfyui_outside_it():
 
 def test_presets_and_out_of_range_values_clamp_with_a_note(pack, caplog):
     cls = pack["SoftInpaintingSettings"]
-    seamless = run_node(cls, preset="Seamless blend", **{s.name: s.default for s in SETTINGS})[0]
+    seamless = run_node(cls, preset="Seamless blend", **{s.snake_label: s.default for s in SETTINGS})[0]
     assert seamless == PRESETS["Seamless blend"]
     inputs = {
         "preset": CUSTOM_PRESET,
-        **{s.name: s.default for s in SETTINGS},
-        "mask_blend_scale": 12,
-        "composite_difference_threshold": "-1",
+        **{s.snake_label: s.default for s in SETTINGS},
+        "preservation_strength": 12,
+        "difference_threshold": "-1",
     }
     assert validate(cls, inputs) == []  # the node's own check replaces ComfyUI's min/max refusal
     with caplog.at_level(logging.WARNING, "soft_inpainting"):
@@ -128,7 +127,7 @@ def test_presets_and_out_of_range_values_clamp_with_a_note(pack, caplog):
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), "nan", "-Infinity"])
 def test_non_finite_values_are_refused_before_the_prompt_runs(pack, value):
-    inputs = {"preset": CUSTOM_PRESET, **{s.name: s.default for s in SETTINGS}, "mask_blend_power": value}
+    inputs = {"preset": CUSTOM_PRESET, **{s.snake_label: s.default for s in SETTINGS}, "schedule_bias": value}
     errors = validate(pack["SoftInpaintingSettings"], inputs)
     assert len(errors) == 1
     assert "Schedule bias (mask_blend_power) must be a finite number from 0 to 8" in errors[0]
@@ -137,10 +136,11 @@ def test_non_finite_values_are_refused_before_the_prompt_runs(pack, value):
 def test_non_numbers_and_unknown_presets_are_refused(pack):
     cls = pack["SoftInpaintingSettings"]
     errors = validate(
-        cls, {"preset": CUSTOM_PRESET, **{s.name: s.default for s in SETTINGS}, "mask_blend_power": "lots"}
+        cls,
+        {"preset": CUSTOM_PRESET, **{s.snake_label: s.default for s in SETTINGS}, "schedule_bias": "lots"},
     )
-    assert errors and "mask_blend_power" in errors[0]
-    errors = validate(cls, {"preset": "Best", **{s.name: s.default for s in SETTINGS}})
+    assert errors and "schedule_bias" in errors[0]
+    errors = validate(cls, {"preset": "Best", **{s.snake_label: s.default for s in SETTINGS}})
     assert errors and "unknown preset 'Best'" in errors[0]
 
 
@@ -382,5 +382,3 @@ def test_a_second_apply_replaces_the_first(pack):
     assert torch.equal(
         ksample(twice, latent, sigmas, noise)["samples"], ksample(once, latent, sigmas, noise)["samples"]
     )
-
-
