@@ -16,6 +16,14 @@ from .specs import CUSTOM_PRESET
 LOG = logging.getLogger("soft_inpainting")
 
 
+def _named_as_inputs(message: str) -> str:
+    """The settings module's message with each setting named by its input id here
+    (``Preservation strength (preservation_strength)``), so API users find it in their prompt."""
+    for spec in SETTINGS:
+        message = message.replace(f"({spec.name})", f"({spec.snake_label})")
+    return message
+
+
 def validate_settings(**values: Any) -> bool | str:
     """ComfyUI's input check for the Settings node: True, or the message naming setting and range.
 
@@ -33,7 +41,7 @@ def validate_settings(**values: Any) -> bool | str:
         try:
             coerce_setting(spec, value)
         except SettingsError as error:
-            return str(error)
+            return _named_as_inputs(str(error))
     return True
 
 
@@ -47,7 +55,10 @@ def make_settings(preset: str = CUSTOM_PRESET, **values: Any) -> SoftInpaintingS
     given = {spec.name: values.get(spec.snake_label, spec.default) for spec in SETTINGS}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the notes go to ComfyUI's console log below instead
-        settings = SoftInpaintingSettings(**given)
+        try:
+            settings = SoftInpaintingSettings(**given)
+        except SettingsError as error:  # a linked input, which prompt validation does not see
+            raise SettingsError(_named_as_inputs(str(error))) from error
     for note in settings.adjustments:
         LOG.warning("soft inpainting: %s", note)
     return settings

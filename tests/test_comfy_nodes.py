@@ -130,7 +130,18 @@ def test_non_finite_values_are_refused_before_the_prompt_runs(pack, value):
     inputs = {"preset": CUSTOM_PRESET, **{s.snake_label: s.default for s in SETTINGS}, "schedule_bias": value}
     errors = validate(pack["SoftInpaintingSettings"], inputs)
     assert len(errors) == 1
-    assert "Schedule bias (mask_blend_power) must be a finite number from 0 to 8" in errors[0]
+    assert "Schedule bias (schedule_bias) must be a finite number from 0 to 8" in errors[0]
+
+
+def test_a_linked_non_finite_value_is_refused_when_the_node_runs(pack):
+    """A value from another node's output skips prompt validation; the node itself refuses it."""
+    inputs = {
+        "preset": CUSTOM_PRESET,
+        **{s.snake_label: s.default for s in SETTINGS},
+        "difference_threshold": float("inf"),
+    }
+    with pytest.raises(ValueError, match=r"Difference threshold \(difference_threshold\) must be a finite"):
+        run_node(pack["SoftInpaintingSettings"], **inputs)
 
 
 def test_non_numbers_and_unknown_presets_are_refused(pack):
