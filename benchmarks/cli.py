@@ -9,7 +9,9 @@ Measured side by side in one run, on the CPU and (when available) on CUDA:
 (b) every sampler step: ``get_modified_nmask`` + ``latent_blend`` against the host's hard blend
     and upstream's float64 formulation, once with the same channel-norm kernels as ours (what
     the formulation costs) and once with ``torch.norm`` as upstream calls it;
-(c) peak extra memory of the post-sample hook, in a fresh process (see ``benchmarks.memory``).
+(c) ComfyUI, every sampler step: the patched blend against ComfyUI's own two hard blends at
+    128² latents, batch 1 and 4 (``benchmarks.comfy``);
+(d) peak extra memory of the post-sample hook, in a fresh process (see ``benchmarks.memory``).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from . import report
+from . import comfy, report
 from .cases import make_case
 from .memory import measure_in_subprocess
 from .report import EXTRAPOLATED, MEASURED, SUMMED, Row, format_ratio, format_seconds
@@ -375,6 +377,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for device in args.devices:
         rows += _post_sample_rows(device, args, ref)
         rows += _stage1_rows(device, args)
+        Log.progress(f"{device}: ComfyUI step, latent {comfy.SIZE}²")
+        rows += comfy.rows(device, args.budget, args.min_repeats)
 
     for device in args.devices:
         log()
@@ -384,6 +388,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         log()
         log(f"(b) Every sampler step: get_modified_nmask + latent_blend — {device}")
         log(_stage1_table(rows, device, args))
+        log()
+        log(f"(c) ComfyUI, every sampler step: the patched blend against its own hard blends — {device}")
+        log(comfy.table(rows, device))
     log()
     log("Stage 1 columns: float64 = upstream's float64 formulation with our channel-norm kernels; "
         "upstream = the same with torch.norm, as upstream calls it; hard blend = the host's "

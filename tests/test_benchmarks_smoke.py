@@ -22,6 +22,7 @@ from benchmarks.timing import measure, measure_together
 from lib_soft_inpainting import (
     SoftInpaintingSettings,
     get_gaussian_kernel,
+    get_modified_nmask,
     latent_blend,
     latent_difference_masks,
     weighted_histogram_filter,
@@ -36,6 +37,7 @@ def test_command_writes_tables_csv_plot_and_memory(tmp_path, capsys):
     assert code == 0
     printed = capsys.readouterr().out
     assert "(a) After sampling" in printed and "(b) Every sampler step" in printed
+    assert "(c) ComfyUI, every sampler step" in printed
     assert "~" in printed  # extrapolated reference figures are marked
     assert "Key figures:" in printed and "(none of the key cases" in printed  # sizes 8 and 12 only
     assert "other processes used" in printed or "unknown (no /proc/stat)" in printed
@@ -51,6 +53,9 @@ def test_command_writes_tables_csv_plot_and_memory(tmp_path, capsys):
                 row = by_key[(method, size, batch)]
                 assert float(row["median_s"]) > 0
                 assert int(row["pixels"]) == (8 * size) ** 2 * batch
+    for batch in (1, 4):  # ComfyUI's step: always 128² latents, batches 1 and 4
+        for method in ("comfy_hard_blends", "comfy_patched_blend"):
+            assert float(by_key[(method, 128, batch)]["median_s"]) > 0
     # The reference ran at 8², batch 1 only; everything else is scaled by pixel count and says so.
     assert by_key[("difference_masks_per_pixel", 8, 1)]["source"] == MEASURED
     scaled = by_key[("difference_masks_per_pixel", 12, 2)]
@@ -200,3 +205,17 @@ def test_measure_together_gives_fast_calls_more_samples_in_alternating_slots():
     # Slots alternate: a block of fast calls, then the slow call(s), round after round.
     assert after_warmup[:7] == ["fast"] * 7 and after_warmup[7] == "slow"
     assert timings["slow"].median >= 0.005 > timings["fast"].median
+
+
+def test_comfy_step_times_the_real_blends():
+    """The ComfyUI figures time the patch's own blend and both of ComfyUI's hard blends."""
+    from benchmarks.comfy import ComfyStep
+
+    step = ComfyStep(2, "cpu")
+    t = get_modified_nmask(step.run.settings, step.mask, step.sigma[0])
+    expected = latent_blend(step.run.settings, step.latent, step.out, t)
+    torch.testing.assert_close(step.patched_blend(), expected)
+    x_in, out = step.hard_blends()
+    keep = step.mask == 0
+    assert torch.equal(out[keep], step.latent[keep])
+    assert torch.equal(x_in[keep], (step.latent + step.noise * step.sigma.reshape(-1, 1, 1, 1))[keep])

@@ -1,0 +1,203 @@
+"""The per-step soft blend inside ComfyUI's sampler (SPEC §5, §13).
+
+ComfyUI blends twice per step in ``KSamplerX0Inpaint``: the noisy input with the re-noised
+original, and the model's prediction with the original. The WebUI with a k-diffusion sampler does
+only the second, through ``on_mask_blend``. The patch reproduces that:
+
+- a ``SAMPLER_SAMPLE`` wrapper sees the scaled original latent and the prepared noise mask, starts a
+  run (all state of one sampling job lives on it), and calls the sampler with ``denoise_mask=None``,
+  so neither hard blend happens;
+- a post-CFG function, added to that run's own copy of the model options (so it runs last, after
+  any other post-CFG patch, and disappears with the run), replaces the prediction with
+  ``latent_blend(original, prediction, get_modified_nmask(nmask, sigma))``.
+
+Guiders that skip post-CFG functions: where the host has ``PREDICT_NOISE`` wrappers, one of them
+blends the guider's prediction instead (same result); otherwise the step callback finds that no
+blend happened and stops the job with a clear error. Flow-matching models (sigma in 0–1, input
+``(1 − σ)·x₀ + σ·ε``) get the schedule at the equivalent noise level ``σ / (1 − σ)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from lib_soft_inpainting import SoftInpaintingSettings, get_modified_nmask, latent_blend
+
+LOG = logging.getLogger("soft_inpainting")
+WRAPPER_KEY = "soft_inpainting"
+RUN_KEY = "soft_inpainting_run"
+_FLOW_SIGMA_CAP = 1e-4  # 1 − σ is kept above this: σ = 1 maps to 10⁴, which acts as infinity
+
+
+class SoftInpaintingError(RuntimeError):
+    """Soft inpainting cannot act correctly on this job; the message says why and what to do."""
+
+
+def wrapper_types() -> Any:
+    """ComfyUI's ``WrappersMP``, or a clear error on a host without sampler wrappers."""
+    try:
+        from comfy.patcher_extension import WrappersMP
+    except ImportError as error:
+        raise SoftInpaintingError(
+            "Apply Soft Inpainting needs ComfyUI's sampler wrappers (comfy.patcher_extension, "
+            "ComfyUI from December 2024 on); please update ComfyUI") from error
+    return WrappersMP
+
+
+def patch_model(model: Any, settings: SoftInpaintingSettings) -> Any:
+    """A clone of the ModelPatcher ``model`` that soft-inpaints when its latent has a noise mask."""
+    kinds = wrapper_types()
+    if not hasattr(model, "add_wrapper_with_key"):
+        raise SoftInpaintingError("Apply Soft Inpainting needs a MODEL with sampler wrappers "
+                                  "(ModelPatcher.add_wrapper_with_key); please update ComfyUI")
+    patched = model.clone()
+    for kind in (kinds.SAMPLER_SAMPLE, getattr(kinds, "PREDICT_NOISE", None)):
+        if kind is not None and hasattr(patched, "remove_wrappers_with_key"):
+            patched.remove_wrappers_with_key(kind, WRAPPER_KEY)  # a second Apply replaces the first
+    patched.add_wrapper_with_key(kinds.SAMPLER_SAMPLE, WRAPPER_KEY, _sampler_sample_wrapper(settings))
+    if hasattr(kinds, "PREDICT_NOISE"):
+        patched.add_wrapper_with_key(kinds.PREDICT_NOISE, WRAPPER_KEY, _predict_noise_wrapper)
+    return patched
+
+
+def noise_level_mapping(model_sampling: Any) -> tuple[str, Callable[[torch.Tensor], torch.Tensor] | None]:
+    """How the model's sigma becomes the noise level the schedule is made for.
+
+    Read from the model's own ``noise_scaling`` (the sampler's first input, ``a·x₀ + b·ε``) at σ = ½:
+    ``a = 1, b = σ`` is a noise level already (SD1, SDXL, …); ``a = 1 − σ, b = σ`` is flow matching
+    (SD3, Flux, …), whose equivalent noise level is ``b / a = σ / (1 − σ)``. Anything else is refused.
+    Returns (a description, the mapping or None for the identity).
+    """
+    name = type(model_sampling).__name__
+    half = torch.tensor([0.5])
+    one, zero = torch.ones(1, 1, 1, 1), torch.zeros(1, 1, 1, 1)
+    try:
+        a = float(model_sampling.noise_scaling(half, zero.clone(), one.clone()).flatten()[0])
+        b = float(model_sampling.noise_scaling(half, one.clone(), zero.clone()).flatten()[0])
+    except Exception as error:  # a model sampling without the usual noise_scaling
+        raise SoftInpaintingError(f"soft inpainting: cannot read the noise schedule of {name} models "
+                                  f"({error}); this model type is not supported") from error
+    if math.isclose(a, 1.0, abs_tol=1e-6) and math.isclose(b, 0.5, abs_tol=1e-6):
+        return f"{name}: sigma is the noise level", None
+    if math.isclose(a, 0.5, abs_tol=1e-6) and math.isclose(b, 0.5, abs_tol=1e-6):
+        return (f"{name} is a flow-matching model: the schedule uses the equivalent noise level "
+                f"sigma / (1 - sigma)"), _flow_noise_level
+    raise SoftInpaintingError(
+        f"soft inpainting does not support {name} models: their sampler input is {a:g}·x0 + {b:g}·noise "
+        f"at sigma 0.5, neither a noise level (x0 + sigma·noise) nor flow matching "
+        f"((1 - sigma)·x0 + sigma·noise)")
+
+
+def _flow_noise_level(sigma: torch.Tensor) -> torch.Tensor:
+    return sigma / (1 - sigma).clamp_min(_FLOW_SIGMA_CAP)
+
+
+class Run:
+    """One sampling job on the patched model: its original latent, mask, and bookkeeping."""
+
+    def __init__(self, settings: SoftInpaintingSettings, latent_image: torch.Tensor, nmask: torch.Tensor,
+                 noise_level: Callable[[torch.Tensor], torch.Tensor] | None, guider_name: str) -> None:
+        self.settings = settings
+        self.latent_image = latent_image
+        self.nmask = nmask
+        self.noise_level = noise_level
+        self.guider_name = guider_name
+        self.blends = 0            # soft blends done in this run
+        self.blends_at_step = 0    # ... when the sampler last reported a step
+        self.fallback_noted = False
+
+    def blend(self, denoised: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        """The soft blend of this step's prediction (SPEC §5), sigma of the batch's first item."""
+        sigma = sigma.reshape(-1)[0] if isinstance(sigma, torch.Tensor) else torch.as_tensor(sigma)
+        if self.noise_level is not None:
+            sigma = self.noise_level(sigma)
+        t = get_modified_nmask(self.settings, self.nmask, sigma)
+        self.blends += 1
+        return latent_blend(self.settings, self.latent_image.to(denoised.device), denoised, t)
+
+    def post_cfg(self, args: dict[str, Any]) -> torch.Tensor:
+        return self.blend(args["denoised"], args["sigma"])
+
+    def step_callback(self, callback: Callable[..., Any] | None) -> Callable[..., Any]:
+        """The sampler's step callback, first checking that this step was blended."""
+
+        def on_step(step: int, denoised: Any, x: Any, total_steps: int) -> Any:
+            if self.blends == self.blends_at_step:
+                raise SoftInpaintingError(
+                    f"soft inpainting: the guider {self.guider_name} did not call ComfyUI's post-CFG "
+                    f"functions at step {step}, so the soft blend could not run. Use it with CFGGuider, "
+                    f"BasicGuider, KSampler or KSamplerAdvanced, or a ComfyUI with predict_noise wrappers")
+            self.blends_at_step = self.blends
+            if callback is not None:
+                return callback(step, denoised, x, total_steps)
+            return None
+
+        return on_step
+
+
+def _is_binary(mask: torch.Tensor) -> bool:
+    """A 0/1 mask, as handed on: resizing it to the latent (bilinear) leaves only a few grey levels
+    along its edges (0, ¼, ½, ¾, 1 for SD's 8×), while a blurred mask keeps many."""
+    return torch.unique(mask[:, :1]).numel() <= 5
+
+
+def _start_run(settings: SoftInpaintingSettings, guider: Any, latent_image: torch.Tensor,
+               denoise_mask: torch.Tensor, model_options: dict[str, Any]) -> Run:
+    """Read what the job gives, say what matters in the console, and make its Run."""
+    model_sampling = guider.inner_model.model_sampling
+    description, noise_level = noise_level_mapping(model_sampling)
+    if noise_level is not None:
+        LOG.info("soft inpainting: %s", description)
+    if "denoise_mask_function" in model_options:
+        LOG.warning("soft inpainting: this model also has a denoise mask function (DifferentialDiffusion "
+                    "or similar); soft inpainting replaces it, so it is not called")
+    if _is_binary(denoise_mask):
+        LOG.warning("soft inpainting: the noise mask is binary (0 and 1 only), so there is no grey "
+                    "transition to blend. VAEEncodeForInpaint rounds its mask; use SetLatentNoiseMask or "
+                    "InpaintModelConditioning with a blurred mask")
+    return Run(settings, latent_image, denoise_mask, noise_level, type(guider).__name__)
+
+
+def _sampler_sample_wrapper(settings: SoftInpaintingSettings) -> Callable[..., Any]:
+    def sampler_sample(executor: Any, guider: Any, sigmas: torch.Tensor, extra_args: dict[str, Any],
+                       callback: Any, noise: torch.Tensor, latent_image: torch.Tensor,
+                       denoise_mask: torch.Tensor | None, disable_pbar: bool) -> torch.Tensor:
+        if denoise_mask is None:  # no noise mask: not an inpainting job, nothing to do (SPEC §3)
+            return executor(guider, sigmas, extra_args, callback, noise, latent_image, denoise_mask,
+                            disable_pbar)
+        model_options = extra_args["model_options"]  # this run's own copy
+        run = _start_run(settings, guider, latent_image, denoise_mask, model_options)
+        model_options[RUN_KEY] = run
+        model_options["sampler_post_cfg_function"] = [*model_options.get("sampler_post_cfg_function", []),
+                                                      run.post_cfg]
+        try:
+            return executor(guider, sigmas, extra_args, run.step_callback(callback), noise, latent_image,
+                            None, disable_pbar)
+        finally:
+            model_options.pop(RUN_KEY, None)
+            model_options["sampler_post_cfg_function"] = [
+                fn for fn in model_options["sampler_post_cfg_function"] if fn != run.post_cfg]
+
+    return sampler_sample
+
+
+def _predict_noise_wrapper(executor: Any, x: torch.Tensor, timestep: torch.Tensor,
+                           model_options: dict[str, Any], seed: Any) -> torch.Tensor:
+    """Blends the guider's prediction when the guider skipped the post-CFG functions."""
+    run = model_options.get(RUN_KEY) if isinstance(model_options, dict) else None
+    if run is None:
+        return executor(x, timestep, model_options, seed)
+    before = run.blends
+    out = executor(x, timestep, model_options, seed)
+    if run.blends == before:
+        if not run.fallback_noted:
+            LOG.warning("soft inpainting: the guider %s skips ComfyUI's post-CFG functions; soft "
+                        "inpainting blends its prediction instead", run.guider_name)
+            run.fallback_noted = True
+        out = run.blend(out, timestep)
+    return out
