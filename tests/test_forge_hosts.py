@@ -193,3 +193,68 @@ def test_input_accordion_as_a_function_builds_and_runs(capsys) -> None:
     p, processed = _run(webui)
     assert p.soft_inpainting is not None and len(processed.images) == 1
     assert errors.reported == []
+
+
+# --- reading the host's sampler ---------------------------------------------------------------------
+
+A1111_SHAPE = '''
+def forward(self, x, sigma, uncond, cond, cond_scale, s_min_uncond, image_cond):
+    def apply_blend(current_latent):
+        blended_latent = current_latent * self.nmask + self.init_latent * self.mask
+        self.p.scripts.on_mask_blend(self.p, mba)
+        return blended_latent
+    if self.mask_before_denoising and self.mask is not None:
+        x = apply_blend(x)
+    denoised = model(x)
+    if not self.mask_before_denoising and self.mask is not None:
+        denoised = apply_blend(denoised)
+    return denoised
+'''
+FORGE_SHAPE = '''
+def forward(self, x, sigma, uncond, cond, cond_scale, s_min_uncond, image_cond):
+    if self.mask is not None:
+        x = x * self.nmask + noisy * self.mask
+    denoised = model(x)
+    if self.mask is not None:
+        self.p.scripts.on_mask_blend(self.p, mba)
+    return denoised
+'''
+OLD_CLASSIC_SHAPE = '''
+def forward(self, x, sigma, uncond, cond, cond_scale, s_min_uncond, image_cond):
+    if self.mask is not None:
+        x = x * self.nmask + noisy * self.mask
+    denoised = model(x)
+    if self.mask is not None:
+        denoised = denoised * self.nmask + self.init_latent * self.mask
+    return denoised
+'''
+
+
+@pytest.mark.parametrize(("source", "path"), [(A1111_SHAPE, host_paths.StepPath.HOOK),
+                                              (FORGE_SHAPE, host_paths.StepPath.NEUTRAL_INPUT),
+                                              (OLD_CLASSIC_SHAPE, host_paths.StepPath.CALLBACKS)])
+def test_the_sampler_shapes_of_the_hosts_map_to_their_paths(source, path) -> None:
+    assert host_paths.choose(host_paths.read_forward(source)) is path
+
+
+def test_an_unreadable_sampler_keeps_the_a1111_path(monkeypatch) -> None:
+    from modules import sd_samplers_cfg_denoiser
+
+    monkeypatch.setattr(sd_samplers_cfg_denoiser, "CFGDenoiser", object())
+    path, message = host_paths.detect()
+    assert path is host_paths.StepPath.HOOK and "could not read" in message
+
+
+def test_restoring_twice_and_a_job_without_masks_are_harmless() -> None:
+    class Job:
+        mask = torch.zeros(4, 2, 2)
+        nmask = torch.ones(4, 2, 2) * 0.5
+
+    p = Job()
+    real = host_paths.hand_sampler_neutral_masks(p)
+    assert torch.equal(p.nmask, torch.ones(4, 2, 2)) and torch.equal(p.mask, torch.zeros(4, 2, 2))
+    host_paths.restore_masks(p, real)
+    host_paths.restore_masks(p, real)
+    assert p.nmask is real.nmask and p.mask is real.mask
+    p.mask = None
+    assert host_paths.hand_sampler_neutral_masks(p) is None
