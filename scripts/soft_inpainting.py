@@ -266,7 +266,11 @@ def _on_ui_settings() -> None:
 
 
 def _register_axes() -> None:
-    message = xyz.register_axes(scripts.scripts_data)
+    """Add the X/Y/Z axes (idempotent); a plot script this extension cannot use costs one line."""
+    try:
+        message = xyz.register_axes(scripts.scripts_data)
+    except Exception as error:  # an unknown plot layout must not stop the WebUI from starting
+        message = f"X/Y/Z plot axes skipped: {type(error).__name__}: {error}"
     if message:
         print(f"[{TITLE}] {message}")
 

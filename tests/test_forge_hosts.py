@@ -258,3 +258,16 @@ def test_restoring_twice_and_a_job_without_masks_are_harmless() -> None:
     assert p.nmask is real.nmask and p.mask is real.mask
     p.mask = None
     assert host_paths.hand_sampler_neutral_masks(p) is None
+
+
+def test_a_plot_whose_axis_class_fails_costs_one_line_not_a_traceback(capsys) -> None:
+    webui = start_webui()
+    webui.xyz.axis_options.clear()
+
+    def broken(*args, **kwargs):
+        raise TypeError("unexpected signature")
+
+    webui.xyz.AxisOptionImg2Img = broken
+    webui.extension._register_axes()
+    out = capsys.readouterr().out
+    assert "X/Y/Z plot axes skipped: TypeError: unexpected signature" in out and "Traceback" not in out
