@@ -18,10 +18,13 @@ The facts are read from the source of ``forward`` (its syntax tree), never from 
 from __future__ import annotations
 
 import ast
+import importlib.util
 import inspect
+import sys
 import textwrap
 from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -99,12 +102,28 @@ def choose(facts: SamplerFacts) -> StepPath:
     return StepPath.NEUTRAL_INPUT if facts.input_blend_always else StepPath.HOOK
 
 
+DENOISER_MODULE = "modules.sd_samplers_cfg_denoiser"
+
+
+def forward_source() -> str:
+    """The source of the host's ``CFGDenoiser.forward``: from the loaded class when the host has
+    imported it (what actually runs), else read from the module's file without importing it (the
+    module's imports start the host's device set-up)."""
+    module = sys.modules.get(DENOISER_MODULE)
+    if module is not None:
+        return inspect.getsource(module.CFGDenoiser.forward)
+    spec = importlib.util.find_spec(DENOISER_MODULE)
+    text = Path(spec.origin).read_text(encoding="utf-8")
+    tree = ast.parse(text)
+    denoiser = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "CFGDenoiser")
+    forward = next(n for n in denoiser.body if isinstance(n, ast.FunctionDef) and n.name == "forward")
+    return ast.get_source_segment(text, forward)
+
+
 def detect() -> tuple[StepPath, str]:
     """The path for this host and the console line that says so."""
     try:
-        from modules import sd_samplers_cfg_denoiser
-
-        facts = read_forward(inspect.getsource(sd_samplers_cfg_denoiser.CFGDenoiser.forward))
+        facts = read_forward(forward_source())
     except Exception as error:  # a host without a readable denoiser: keep the A1111 path
         return StepPath.HOOK, (f"[Soft Inpainting] {MESSAGES[StepPath.HOOK]} (could not read the host's "
                                f"sampler: {type(error).__name__})")

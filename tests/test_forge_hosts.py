@@ -271,3 +271,10 @@ def test_a_plot_whose_axis_class_fails_costs_one_line_not_a_traceback(capsys) ->
     webui.extension._register_axes()
     out = capsys.readouterr().out
     assert "X/Y/Z plot axes skipped: TypeError: unexpected signature" in out and "Traceback" not in out
+
+
+def test_before_the_host_imports_its_sampler_the_file_is_read_not_imported(monkeypatch) -> None:
+    monkeypatch.delitem(sys.modules, host_paths.DENOISER_MODULE)
+    path, message = host_paths.detect()
+    assert path is host_paths.StepPath.HOOK and "could not read" not in message
+    assert host_paths.DENOISER_MODULE not in sys.modules
