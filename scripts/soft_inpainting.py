@@ -36,7 +36,7 @@ from lib_soft_inpainting.settings import (
     settings_from_infotext,
 )
 from lib_soft_inpainting.ui import build_controls
-from soft_inpainting_webui import api, coexistence, host_support, options, xyz
+from soft_inpainting_webui import api, coexistence, host_paths, host_support, options, xyz
 from soft_inpainting_webui.job import JobState, job_state, start_job
 
 TITLE = "Soft Inpainting"
@@ -93,6 +93,10 @@ class Script(scripts.Script):
     def __init__(self) -> None:
         super().__init__()
         self.section = "inpaint"
+        # The host builds every script before any UI (also in API-only mode, where on_before_ui
+        # comes too late for the X/Y/Z plot's choices); registering is idempotent.
+        if not MISSING_HOOKS:
+            _register_axes()
 
     def title(self) -> str:
         return TITLE
@@ -147,26 +151,35 @@ class Script(scripts.Script):
             timestep_flag = options.timestep_as_noise_level(shared.opts)
         start_job(p, JobState(parsed.settings, timestep_as_noise_level=timestep_flag))
 
+    def process_before_every_sampling(self, p: Any, *args: Any, **kwargs: Any) -> None:
+        """Forge-family hosts that hard-blend on their own: hand the sampler a neutral mask (it
+        copies ``p.mask``/``p.nmask`` next), keeping the real one on the job state."""
+        state = job_state(p)
+        if state is None or not STEP_PATH.neutralises_sampler_mask:
+            return
+        host_paths.restore_masks(p, state.real_masks)  # a second batch: start from the real masks
+        state.real_masks = host_paths.hand_sampler_neutral_masks(p)
+
     def on_mask_blend(self, p: Any, mba: scripts.MaskBlendArgs, *args: Any) -> None:
         """Every step: the soft blend replaces the host's hard one (SPEC §5)."""
         state = job_state(p)
         if state is None:
             return
+        host_paths.restore_masks(p, state.real_masks)
         if mba.is_final_blend:
             mba.blended_latent = mba.current_latent
             return
-        sigma = mba.sigma[0]
-        alphas = getattr(mba.denoiser, "alphas", None)
-        if state.timestep_as_noise_level and alphas is not None \
-                and getattr(mba.denoiser, "mask_before_denoising", False):
-            sigma = timestep_to_sigma(sigma, alphas).to(mba.nmask.device)
-            p.extra_generation_params[TIMESTEP_INFOTEXT_KEY] = True
-        t = get_modified_nmask(state.settings, mba.nmask, sigma)
-        mba.blended_latent = latent_blend(state.settings, mba.init_latent, mba.current_latent, t)
+        if STEP_PATH is host_paths.StepPath.CALLBACKS:
+            return  # the blend of this step is done in on_cfg_after_cfg
+        nmask = state.real_masks.nmask if state.real_masks is not None else mba.nmask
+        sigma = _step_sigma(p, state, mba.denoiser, mba.sigma[0])
+        mba.blended_latent = _soft_blend(state, mba.init_latent, mba.current_latent, nmask, sigma)
 
     def post_sample(self, p: Any, ps: scripts.PostSampleArgs, *args: Any) -> None:
         """Build this batch's compositing masks and overlays (SPEC §6)."""
         state = job_state(p)
+        if state is not None:
+            host_paths.restore_masks(p, state.real_masks)  # sampling may have ended before step 1
         nmask = getattr(p, "nmask", None)
         if state is None or nmask is None:
             return
@@ -211,6 +224,23 @@ class Script(scripts.Script):
         state.previews = []
 
 
+def _step_sigma(p: Any, state: JobState, denoiser: Any, sigma: Any) -> Any:
+    """The step's noise level. A1111's timestep samplers pass a timestep, converted here (and noted
+    in the infotext) when the option is on; the Forge family's have already converted it."""
+    alphas = getattr(denoiser, "alphas", None)
+    if state.timestep_as_noise_level and alphas is not None \
+            and getattr(denoiser, "mask_before_denoising", False) \
+            and not host_paths.already_real_sigma(denoiser):
+        p.extra_generation_params[TIMESTEP_INFOTEXT_KEY] = True
+        return timestep_to_sigma(sigma, alphas).to(sigma.device)
+    return sigma
+
+
+def _soft_blend(state: JobState, init_latent: Any, current_latent: Any, nmask: Any, sigma: Any) -> Any:
+    t = get_modified_nmask(state.settings, nmask.to(current_latent.device), sigma)
+    return latent_blend(state.settings, init_latent, current_latent, t)
+
+
 def _parse_with_overrides(p: Any, args: Any) -> ParsedArgs:
     """The job's arguments, with any X/Y/Z axis values laid over them (validated the same way)."""
     parsed = parse_script_args(args, defaults=options.user_defaults(shared.opts))
@@ -242,8 +272,47 @@ def _on_ui_settings() -> None:
     options.register(shared, gr)
 
 
+def _register_axes() -> None:
+    """Add the X/Y/Z axes (idempotent); a plot script this extension cannot use costs one line."""
+    try:
+        message = xyz.register_axes(scripts.scripts_data)
+    except Exception as error:  # an unknown plot layout must not stop the WebUI from starting
+        message = f"X/Y/Z plot axes skipped: {type(error).__name__}: {error}"
+    if message:
+        print(f"[{TITLE}] {message}")
+
+
 def _on_before_ui() -> None:
-    xyz.register_axes(scripts.scripts_data)
+    _register_axes()
+
+
+_STEP_RELAY = host_paths.StepRelay()
+
+
+def _on_cfg_denoiser(params: Any) -> None:
+    """Every step, after the host's input-side blend: the sampler holds its copy of the masks, so
+    the job's real ones go back on it; on the callbacks path, note this step's sigma."""
+    denoiser = getattr(params, "denoiser", None)
+    p = getattr(denoiser, "p", None)
+    state = job_state(p) if p is not None else None
+    if state is None:
+        _STEP_RELAY.take()
+        return
+    host_paths.restore_masks(p, state.real_masks)
+    if STEP_PATH is host_paths.StepPath.CALLBACKS:
+        init_latent = getattr(denoiser, "init_latent", None)
+        _STEP_RELAY.put(state, params.sigma[0], init_latent if init_latent is not None else p.init_latent)
+
+
+def _on_cfg_after_cfg(params: Any) -> None:
+    """The callbacks path: this step's soft blend, on the prediction the host hands out."""
+    pending = _STEP_RELAY.take()
+    if pending is None:
+        return
+    state, sigma, init_latent = pending
+    nmask = state.real_masks.nmask if state.real_masks is not None else None
+    if nmask is not None:
+        params.x = _soft_blend(state, init_latent, params.x, nmask, sigma)
 
 
 def _on_app_started(_demo: Any, app: Any) -> None:
@@ -253,6 +322,21 @@ def _on_app_started(_demo: Any, app: Any) -> None:
                         defaults=lambda: options.user_defaults(shared.opts))
 
 
-script_callbacks.on_ui_settings(_on_ui_settings)
-script_callbacks.on_before_ui(_on_before_ui)
-script_callbacks.on_app_started(_on_app_started)
+def _register_callbacks() -> None:
+    """Settings page, X/Y/Z axes, routes and, where the host needs them, the per-step callbacks."""
+    _register_axes()  # the X/Y/Z script loads before extensions: its choices include ours in every mode
+    script_callbacks.on_ui_settings(_on_ui_settings)
+    script_callbacks.on_before_ui(_on_before_ui)
+    script_callbacks.on_app_started(_on_app_started)
+    if STEP_PATH is host_paths.StepPath.CALLBACKS:
+        script_callbacks.on_cfg_denoiser(_on_cfg_denoiser)
+        script_callbacks.on_cfg_after_cfg(_on_cfg_after_cfg)
+    elif STEP_PATH.neutralises_sampler_mask:
+        script_callbacks.on_cfg_denoiser(_on_cfg_denoiser)
+
+
+# On a WebUI without the hooks (before 1.8.0) the extension has said so once and stays out of the way.
+STEP_PATH, _STEP_PATH_MESSAGE = (host_paths.StepPath.HOOK, "") if MISSING_HOOKS else host_paths.detect()
+if not MISSING_HOOKS:
+    print(_STEP_PATH_MESSAGE)
+    _register_callbacks()

@@ -23,6 +23,8 @@ class JobState:
     masks: list[Any] = field(default_factory=list)
     overlays: list[Any] = field(default_factory=list)
     previews: list[Any] = field(default_factory=list)
+    # Forge-family paths: the job's real latent masks while the sampler holds neutral ones.
+    real_masks: Any = None
 
 
 def job_state(p: Any) -> JobState | None:

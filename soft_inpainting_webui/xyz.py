@@ -8,6 +8,7 @@ job for every cell, so mutating a shared dict would leak one cell's value into t
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -34,7 +35,8 @@ def _setter(name: str):
 
 
 def find_xyz_module(scripts_data: Iterable[Any]) -> Any | None:
-    """The WebUI's built-in X/Y/Z plot script module, if it is loaded."""
+    """The X/Y/Z plot script's module, if it is loaded (A1111 ``scripts/xyz_grid.py``; Forge
+    Classic's ``extensions-builtin/xyz/scripts/xyz_grid.py`` loads under the same module name)."""
     for data in scripts_data:
         if getattr(data.script_class, "__module__", "") in ("xyz_grid.py", "scripts.xyz_grid"):
             return getattr(data, "module", None)
@@ -45,16 +47,59 @@ def axis_labels() -> list[str]:
     return [AXIS_PREFIX + "Enabled", *(AXIS_PREFIX + spec.label for spec in SETTINGS)]
 
 
-def register_axes(scripts_data: Iterable[Any]) -> bool:
-    """Add our axes to the X/Y/Z plot (once); does nothing when that script is absent."""
+def _from_layout(xyz: Any, name: str, packages: tuple[str, ...]) -> Any | None:
+    """``name`` from the X/Y/Z module, else from the helper package it imports from (Forge
+    Classic's ``lib_xyz``, already loaded by the plot script)."""
+    found = getattr(xyz, name, None)
+    for package in packages:
+        if found is None:
+            found = getattr(sys.modules.get(package), name, None)
+    return found
+
+
+def _boolean_choices(reverse: bool = False):
+    def choices() -> list[str]:
+        return ["False", "True"] if reverse else ["True", "False"]
+
+    return choices
+
+
+def _img2img_option_factory(xyz: Any) -> Any | None:
+    """The img2img axis class, or one made from the plain ``AxisOption`` as the hosts define it."""
+    img2img = _from_layout(xyz, "AxisOptionImg2Img", ("lib_xyz.classes", "lib_xyz"))
+    if img2img is not None:
+        return img2img
+    plain = _from_layout(xyz, "AxisOption", ("lib_xyz.classes", "lib_xyz"))
+    if plain is None:
+        return None
+
+    def make(*args: Any, **kwargs: Any) -> Any:
+        option = plain(*args, **kwargs)
+        option.is_img2img = True
+        return option
+
+    return make
+
+
+def register_axes(scripts_data: Iterable[Any]) -> str | None:
+    """Add our axes to the X/Y/Z plot, each exactly once however often this is called.
+
+    Returns a console line when the plot is there but its layout is one this extension cannot use
+    (the axes are then skipped); None otherwise, also when no plot script is loaded.
+    """
     xyz = find_xyz_module(scripts_data)
     if xyz is None:
-        return False
-    existing = {option.label for option in xyz.axis_options}
+        return None
+    options = getattr(xyz, "axis_options", None)
+    make = _img2img_option_factory(xyz)
+    if not isinstance(options, list) or make is None:
+        return "X/Y/Z plot axes skipped: this host's X/Y/Z script has no axis list or axis class"
+    boolean_choice = _from_layout(xyz, "boolean_choice", ("lib_xyz.utils", "lib_xyz")) or _boolean_choices
+    existing = {getattr(option, "label", None) for option in options}
     enabled_label, *setting_labels = axis_labels()
-    new_options = [xyz.AxisOptionImg2Img(enabled_label, str, _setter(ENABLED_KEY),
-                                         choices=xyz.boolean_choice(reverse=True))]
-    new_options += [xyz.AxisOptionImg2Img(label, float, _setter(spec.name))
-                    for label, spec in zip(setting_labels, SETTINGS, strict=True)]
-    xyz.axis_options.extend(option for option in new_options if option.label not in existing)
-    return True
+    if enabled_label not in existing:
+        options.append(make(enabled_label, str, _setter(ENABLED_KEY), choices=boolean_choice(reverse=True)))
+    for label, spec in zip(setting_labels, SETTINGS, strict=True):
+        if label not in existing:
+            options.append(make(label, float, _setter(spec.name)))
+    return None

@@ -242,6 +242,7 @@ def test_items_after_the_eighth_are_ignored_with_one_line(api, capsys) -> None:
 
 def test_ui_bad_value_is_one_line_no_traceback_and_an_infotext_entry(capsys) -> None:
     webui = start_webui()
+    capsys.readouterr()  # the start-up lines (which per-step path) are not the job's
     p, _ = webui.run(script_args=webui.args(True, "abc"))
     assert errors.reported == []
     lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
@@ -332,6 +333,11 @@ def test_older_webui_is_told_once_and_left_alone(monkeypatch, capsys) -> None:
     assert not any(isinstance(s, webui.extension.Script) for s in webui.runner.alwayson_scripts)
     from modules import script_callbacks
 
+    # No Settings-page section, X/Y/Z axes, per-step callbacks or routes: nothing is registered.
+    for registry in (script_callbacks.callbacks_ui_settings, script_callbacks.callbacks_before_ui,
+                     script_callbacks.callbacks_app_started, script_callbacks.callbacks_cfg_denoiser,
+                     script_callbacks.callbacks_cfg_after_cfg):
+        assert registry == []
     app = FastAPI()
     for callback in script_callbacks.callbacks_app_started:
         callback(None, app)

@@ -17,12 +17,21 @@ from typing import Any
 
 import numpy as np
 from fake_model import FakeModel
-from modules import errors, processing, script_callbacks, scripts, shared
+from modules import (
+    errors,
+    processing,
+    script_callbacks,
+    scripts,
+    sd_samplers_cfg_denoiser,
+    shared,
+    ui_components,
+)
 from modules.api import api
 from PIL import Image, ImageDraw
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = Path(__file__).resolve().parent / "host"
+_A1111_DENOISER = sd_samplers_cfg_denoiser.CFGDenoiser
 
 
 def load_by_path(path: Path, name: str) -> ModuleType:
@@ -104,10 +113,55 @@ class WebUI:
         return p, processing.process_images(p)
 
 
+HOSTS = ("a1111", "forge_main", "forge_classic_2025_02")
+
+
+def _use_host(host: str, accordion: str) -> None:
+    """Put the variant's denoiser (and ``InputAccordion``) in the stand-in's modules."""
+    if host not in HOSTS:
+        raise ValueError(f"unknown host {host!r}")
+    sd_samplers_cfg_denoiser.CFGDenoiser = _A1111_DENOISER
+    if host != "a1111":
+        variant = importlib.import_module(f"variants.{host}")
+        sd_samplers_cfg_denoiser.CFGDenoiser = variant.CFGDenoiser
+    ui_components.InputAccordion = ui_components.InputAccordionImpl
+    if accordion == "function":
+        ui_components.InputAccordion = importlib.import_module("variants.forge_main").InputAccordion
+
+
+def _load_xyz(layout: str) -> ModuleType:
+    """The X/Y/Z script, loaded as the host loads scripts: by path, its folder first on sys.path."""
+    if layout == "a1111":
+        path, basedir = HOST / "xyz_grid.py", HOST
+    else:
+        basedir = HOST / "variants" / "xyz_classic"
+        path = basedir / "scripts" / "xyz_grid.py"
+        for name in [n for n in sys.modules if n == "lib_xyz" or n.startswith("lib_xyz.")]:
+            del sys.modules[name]
+    saved = list(sys.path)
+    sys.path.insert(0, str(basedir))
+    try:
+        module = load_by_path(path, "xyz_grid.py")
+    finally:
+        sys.path[:] = saved
+    script_class = next(v for v in vars(module).values()
+                        if isinstance(v, type) and issubclass(v, scripts.Script) and v is not scripts.Script)
+    scripts.scripts_data.append(scripts.ScriptClassData(script_class, str(path), str(basedir), module))
+    return module
+
+
 def start_webui(*, with_xyz: bool = True, builtin_first: type | None = None,
-                options: dict[str, Any] | None = None, cmd_opts: dict[str, Any] | None = None) -> WebUI:
+                options: dict[str, Any] | None = None, cmd_opts: dict[str, Any] | None = None,
+                host: str = "a1111", xyz_layout: str = "a1111", accordion: str = "class",
+                api_only: bool = False) -> WebUI:
     """A fresh host with the extension loaded (and the X/Y/Z script, and optionally another
-    always-on script loaded before ours, such as the built-in extension's)."""
+    always-on script loaded before ours, such as the built-in extension's).
+
+    ``host`` picks the denoiser variant (``tests/host/variants``), ``xyz_layout`` "classic" loads
+    Forge Classic's ``lib_xyz`` layout, ``accordion`` "function" gives Forge ``main``'s
+    ``InputAccordion``; ``api_only`` builds the script UIs before ``on_before_ui``, as ``--nowebui``.
+    """
+    _use_host(host, accordion)
     shared.reset()
     for key, value in (cmd_opts or {}).items():
         setattr(shared.cmd_opts, key, value)
@@ -117,11 +171,7 @@ def start_webui(*, with_xyz: bool = True, builtin_first: type | None = None,
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
 
-    xyz = None
-    if with_xyz:
-        xyz = load_by_path(HOST / "xyz_grid.py", "xyz_grid.py")
-        path = str(HOST / "xyz_grid.py")
-        scripts.scripts_data.append(scripts.ScriptClassData(xyz.Script, path, str(HOST), xyz))
+    xyz = _load_xyz(xyz_layout) if with_xyz else None
     extension = load_by_path(ROOT / "scripts" / "soft_inpainting.py", "soft_inpainting.py")
     scripts.scripts_data.append(scripts.ScriptClassData(extension.Script, "soft_inpainting.py", str(ROOT),
                                                         extension))
@@ -129,11 +179,13 @@ def start_webui(*, with_xyz: bool = True, builtin_first: type | None = None,
         callback()
     for key, value in (options or {}).items():
         setattr(shared.opts, key, value)
-    for callback in script_callbacks.callbacks_before_ui:
-        callback()
+    if not api_only:
+        for callback in script_callbacks.callbacks_before_ui:
+            callback()
 
     runner = scripts.ScriptRunner()
-    runner.initialize_scripts([c for c in (builtin_first, extension.Script) if c is not None])
+    xyz_classes = [d.script_class for d in scripts.scripts_data if d.module is xyz] if xyz else []
+    runner.initialize_scripts([c for c in (*xyz_classes, builtin_first, extension.Script) if c is not None])
     runner.setup_ui()
     txt2img = scripts.ScriptRunner()
     txt2img.initialize_scripts([c for c in (builtin_first, extension.Script) if c is not None],
@@ -141,4 +193,7 @@ def start_webui(*, with_xyz: bool = True, builtin_first: type | None = None,
     txt2img.setup_ui()
     scripts.scripts_img2img, scripts.scripts_txt2img = runner, txt2img
     shared.sd_model = FakeModel()
+    if api_only:
+        for callback in script_callbacks.callbacks_before_ui:
+            callback()
     return WebUI(extension=extension, xyz=xyz, runner=runner)

@@ -42,12 +42,21 @@ axis_options: list[AxisOption] = [AxisOption("Seed", int, _apply_field("seed"))]
 
 
 class Script(scripts.Script):
+    current_axis_options: list[AxisOption] | None = None
+
     def title(self):
         return "X/Y/Z plot"
 
+    def ui(self, is_img2img):
+        """The axis choices are fixed here, when the host builds the UI (also in API-only mode)."""
+        self.current_axis_options = [x for x in axis_options
+                                     if type(x) is AxisOption or x.is_img2img == is_img2img]
+        return []
+
     def run_axis(self, p: Any, label: str, values: list[str]) -> list[processing.Processed]:
         """One image row along one axis: the values are parsed with the option's type, like the script."""
-        option = next(o for o in axis_options if o.label == label)
+        choices = self.current_axis_options if self.current_axis_options is not None else axis_options
+        option = next(o for o in choices if o.label == label)
         xs = [option.type(v) for v in values]
         cells = []
         for x in xs:

@@ -3,9 +3,10 @@
 ``process_images`` follows the host's ``process_images`` and ``process_images_inner`` in the order
 the extension sees: ``scripts.before_process`` → ``scripts.process`` → ``p.init`` (mask rounding,
 blur, "only masked" crop, overlays, init latents, latent mask, inpainting conditioning) → per
-batch: sampling with ``on_mask_blend`` every step and a final blend → ``scripts.post_sample`` →
-decode (unless ``already_decoded``) → per image: ``scripts.postprocess_maskoverlay`` →
-``apply_overlay`` (skipped without an overlay) → the host's mask outputs → ``scripts.postprocess``.
+batch: ``scripts.process_before_every_sampling`` → sampling with ``on_mask_blend`` every step and a
+final blend → ``scripts.post_sample`` → decode (unless ``already_decoded``) → per image:
+``scripts.postprocess_maskoverlay`` → ``apply_overlay`` (skipped without an overlay) → the host's
+mask outputs → ``scripts.postprocess``.
 The only liberty: the mask blur uses PIL's Gaussian blur instead of OpenCV's (the extension never
 sees the difference).
 """
@@ -245,6 +246,8 @@ class StableDiffusionProcessingImg2Img:
     def sample(self, seeds: list[int]) -> torch.Tensor:
         shape = self.init_latent.shape[1:]
         noise = torch.stack([torch.randn(shape, generator=torch.Generator().manual_seed(s)) for s in seeds])
+        if self.scripts is not None:
+            self.scripts.process_before_every_sampling(self, x=self.init_latent, noise=noise)
         samples = self.sampler.sample_img2img(self, self.init_latent, noise)
         if self.mask is not None:
             blended = samples * self.nmask + self.init_latent * self.mask

@@ -69,6 +69,9 @@ class Script:
     def process(self, p, *args):
         pass
 
+    def process_before_every_sampling(self, p, *args, **kwargs):
+        pass
+
     def on_mask_blend(self, p, mba: MaskBlendArgs, *args):
         pass
 
@@ -96,6 +99,7 @@ class ScriptRunner:
     def __init__(self) -> None:
         self.scripts: list[Script] = []
         self.alwayson_scripts: list[Script] = []
+        self.selectable_scripts: list[Script] = []
         self.inputs: list[Any] = [None]  # position 0: the selectable script's index
         self.infotext_fields: list[tuple[Any, Any]] = []
         self.paste_field_names: list[str] = []
@@ -109,6 +113,9 @@ class ScriptRunner:
                 script.alwayson = True
                 self.scripts.append(script)
                 self.alwayson_scripts.append(script)
+            elif script.show(script.is_img2img):
+                self.scripts.append(script)
+                self.selectable_scripts.append(script)
 
     def setup_ui(self) -> None:
         """Build every script's UI in one Blocks context, as the img2img tab does."""
@@ -120,12 +127,16 @@ class ScriptRunner:
                 script.args_to = len(self.inputs)
                 self.infotext_fields += script.infotext_fields or []
                 self.paste_field_names += script.paste_field_names or []
+            for script in self.selectable_scripts:  # after the always-on ones, as the host does
+                script.args_from = len(self.inputs)
+                self.inputs.extend(script.ui(script.is_img2img) or [])
+                script.args_to = len(self.inputs)
 
-    def _run(self, hook: str, p: Any, *hook_args: Any) -> None:
+    def _run(self, hook: str, p: Any, *hook_args: Any, **hook_kwargs: Any) -> None:
         for script in self.alwayson_scripts:
             try:
                 script_args = p.script_args[script.args_from:script.args_to]
-                getattr(script, hook)(p, *hook_args, *script_args)
+                getattr(script, hook)(p, *hook_args, *script_args, **hook_kwargs)
             except Exception:
                 errors.report(f"Error running {hook}: {script.filename}", exc_info=True)
 
@@ -134,6 +145,9 @@ class ScriptRunner:
 
     def process(self, p):
         self._run("process", p)
+
+    def process_before_every_sampling(self, p, **kwargs):
+        self._run("process_before_every_sampling", p, **kwargs)
 
     def on_mask_blend(self, p, mba: MaskBlendArgs):
         self._run("on_mask_blend", p, mba)

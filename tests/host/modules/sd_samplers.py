@@ -13,18 +13,16 @@ from typing import Any
 
 import torch
 
-from . import scripts
+from . import scripts, sd_samplers_cfg_denoiser
 
 
-class CFGDenoiser:
+class CFGDenoiserTimesteps(sd_samplers_cfg_denoiser.CFGDenoiser):
+    """The timestep family's denoiser; its sampler below blends the noisy input itself."""
+
     def __init__(self, p: Any, model: Any) -> None:
-        self.p = p
-        self.model = model
-        self.init_latent = p.init_latent
-        self.nmask = p.nmask
-        self.mask = p.mask
-        self.mask_before_denoising = False
-        self.step = 0
+        super().__init__(p, model)
+        self.alphas = model.alphas_cumprod
+        self.mask_before_denoising = True
 
     def apply_blend(self, current_latent: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         blended = current_latent * self.nmask + self.init_latent * self.mask
@@ -34,21 +32,6 @@ class CFGDenoiser:
             self.p.scripts.on_mask_blend(self.p, mba)
             blended = mba.blended_latent
         return blended
-
-    def __call__(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        """A k-diffusion step's prediction, blended after the model."""
-        denoised = self.model.denoise(x, sigma, self.p.image_conditioning)
-        if self.mask is not None:
-            denoised = self.apply_blend(denoised, sigma)
-        self.step += 1
-        return denoised
-
-
-class CFGDenoiserTimesteps(CFGDenoiser):
-    def __init__(self, p: Any, model: Any) -> None:
-        super().__init__(p, model)
-        self.alphas = model.alphas_cumprod
-        self.mask_before_denoising = True
 
 
 def karras_sigmas(steps: int, sigma_min: float = 0.0292, sigma_max: float = 14.6146, rho: float = 7.0
@@ -69,7 +52,8 @@ class KDiffusionSampler:
         steps = p.steps
         t_enc = int(min(p.denoising_strength, 0.999) * steps)
         sigmas = karras_sigmas(steps)[steps - t_enc - 1:]
-        denoiser = CFGDenoiser(p, self.model)
+        denoiser = sd_samplers_cfg_denoiser.CFGDenoiser(p, self.model)  # the host's class, looked up now
+        self.denoiser = denoiser
         xi = x + noise * sigmas[0]
         s_in = xi.new_ones([xi.shape[0]])
         for i in range(len(sigmas) - 1):
@@ -93,6 +77,7 @@ class TimestepSampler:
         a_enc = alphas[timesteps[t_enc]]
         xi = x * a_enc.sqrt() + noise * (1 - a_enc).sqrt()
         denoiser = CFGDenoiserTimesteps(p, self.model)
+        self.denoiser = denoiser
         s_in = xi.new_ones([xi.shape[0]])
         schedule = timesteps[:t_enc]
         for i in range(len(schedule) - 1, -1, -1):
@@ -117,4 +102,4 @@ def create_sampler(name: str, model: Any) -> Any:
     return SAMPLERS[name](model)
 
 
-__all__ = ["CFGDenoiser", "CFGDenoiserTimesteps", "create_sampler", "karras_sigmas"]
+__all__ = ["CFGDenoiserTimesteps", "create_sampler", "karras_sigmas"]

@@ -30,3 +30,6 @@ class InputAccordion(gr.Checkbox):
 
     def get_block_name(self) -> str:
         return "checkbox"
+
+
+InputAccordionImpl = InputAccordion  # the class, under the name Forge ``main`` gives it

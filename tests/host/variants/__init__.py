@@ -1,0 +1,1 @@
+"""Host variants of the stand-in: the Forge family's differences, one module or folder per host."""
