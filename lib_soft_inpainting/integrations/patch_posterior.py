@@ -98,5 +98,5 @@ class PatchPosteriorDenoiser:
         for chunk in rows.split(QUERY_CHUNK):
             logits = (queries[chunk] @ patches.T).mul_(2).sub_(sq_norms).mul_(scale)
             out[chunk] = torch.softmax(logits, dim=1) @ centres
-        out = out.reshape(batch, height, width, channels).permute(0, 3, 1, 2)
-        return out.to(device=x.device, dtype=x.dtype)
+        out = out.reshape(batch, height, width, channels).permute(0, 3, 1, 2).to(x.dtype)
+        return torch.where(active, out, x)
