@@ -163,10 +163,19 @@ class DemoResult:
     files: list[Path] = field(default_factory=list)
 
 
-def _inpaint(scene: DemoScene, codec: BlockCodec, settings: SoftInpaintingSettings | None, steps: int,
-             strength: float, seed: int, progress: Callable[[int, int], None] | None
-             ) -> tuple[Image.Image, Image.Image]:
-    """One inpainting run: soft when ``settings`` is given, the host's hard inpainting otherwise."""
+@dataclass(frozen=True)
+class _Sampled:
+    """One sampling run and what stage 2 needs from it."""
+
+    init: torch.Tensor
+    nmask: torch.Tensor
+    samples: torch.Tensor
+    decoded: list[Image.Image]
+
+
+def _sample(scene: DemoScene, codec: BlockCodec, settings: SoftInpaintingSettings | None, steps: int,
+            strength: float, seed: int, progress: Callable[[int, int], None] | None) -> _Sampled:
+    """Stage 1: soft when ``settings`` is given, the host's hard inpainting otherwise."""
     init = codec.encode(scene.photo)
     channels, height, width = init.shape[1:]
     nmask = latent_nmask(scene.mask, width, height, channels, round_mask=settings is None)
@@ -176,12 +185,24 @@ def _inpaint(scene: DemoScene, codec: BlockCodec, settings: SoftInpaintingSettin
     sigmas = img2img_sigmas(steps, strength, SIGMA_MIN, SIGMA_MAX)
     noise = torch.randn(init.shape, generator=torch.Generator().manual_seed(seed))
     samples = sample_euler(denoiser, init + noise * float(sigmas[0]), sigmas, blend, progress)
-    decoded = codec.decode(samples)
+    return _Sampled(init, nmask, samples, codec.decode(samples))
+
+
+def _composite(scene: DemoScene, settings: SoftInpaintingSettings | None, run: _Sampled
+               ) -> tuple[Image.Image, Image.Image]:
+    """Stage 2 (or the host's hard paste-back): the result and its compositing mask."""
     if settings is None:
-        made = hard_composite(decoded, scene.photo, scene.mask)
+        made = hard_composite(run.decoded, scene.photo, scene.mask)
     else:
-        made = soft_composite(settings, nmask, init, samples, decoded, scene.photo)
+        made = soft_composite(settings, run.nmask, run.init, run.samples, run.decoded, scene.photo)
     return made.images[0], made.masks[0]
+
+
+def _inpaint(scene: DemoScene, codec: BlockCodec, settings: SoftInpaintingSettings | None, steps: int,
+             strength: float, seed: int, progress: Callable[[int, int], None] | None
+             ) -> tuple[Image.Image, Image.Image]:
+    """One inpainting run: soft when ``settings`` is given, the host's hard inpainting otherwise."""
+    return _composite(scene, settings, _sample(scene, codec, settings, steps, strength, seed, progress))
 
 
 def make_panel(pictures: list[Image.Image], labels: tuple[str, ...] = PANEL_LABELS) -> Image.Image:

@@ -238,3 +238,23 @@ def test_patch_posterior_keeps_inactive_pixels_and_checks_its_input():
         PatchPosteriorDenoiser(items, patch_sizes=((0.0, 4),))
     with pytest.raises(ValueError, match="excluded"):
         PatchPosteriorDenoiser(items, excluded=torch.ones(1, 8, 8, dtype=torch.bool))(x, 1.0)
+
+
+def test_the_guide_is_a_labelled_grid_of_six_settings_at_three_values(tmp_path):
+    from lib_soft_inpainting.demo_guide import CAPTION as TILE_CAPTION
+    from lib_soft_inpainting.demo_guide import HEADER, render_guide
+
+    path = render_guide(tmp_path / "guide.png", steps=2)
+    grid = np.asarray(Image.open(path).convert("RGB")).astype(int)
+    row = HEADER + SIZE + TILE_CAPTION
+    assert grid.shape == (6 * row, 3 * SIZE, 3)
+
+    def tile(r: int, c: int) -> np.ndarray:
+        return grid[r * row + HEADER:r * row + HEADER + SIZE, c * SIZE:(c + 1) * SIZE]
+
+    # each row's default column is the same picture; each row's other values change it
+    for r in range(6):
+        default_col = 0 if r == 3 else 1  # mask influence's default is its lowest value
+        assert np.array_equal(tile(r, default_col), tile(0, 1)), r
+        others = [c for c in range(3) if c != default_col]
+        assert any(not np.array_equal(tile(r, c), tile(r, default_col)) for c in others), r
