@@ -128,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
     demo.add_argument("--guide", action="store_true",
                       help="instead, render a grid of what each setting does at three values "
-                           "(OUT/soft_inpainting_guide.png; about a minute)")
+                           "(OUT/soft_inpainting_guide.png, 12 steps; a minute or two)")
     _add_settings(demo)
     return parser
 
