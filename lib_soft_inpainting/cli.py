@@ -199,6 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=1)
     demo.add_argument("--strength", type=float, default=0.9, help="denoising strength, 0 to 1")
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
+    demo.add_argument("--guide", action="store_true",
+                      help="instead, render a grid of what each setting does at three values "
+                           "(OUT/soft_inpainting_guide.png, 12 steps; a minute or two)")
     _add_settings(demo)
     return parser
 
@@ -247,6 +250,13 @@ def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
     _check_common(args)
+    if args.guide:
+        from .demo_guide import render_guide
+
+        path = render_guide(args.out / "soft_inpainting_guide.png", seed=args.seed, strength=args.strength,
+                            progress=None if args.quiet else ProgressBar())
+        print(f"guide: {path}")
+        return 0
     settings = _settings_from(args)
     _check_folder(args.out)
     result = run_demo(args.out, settings=settings, steps=args.steps, strength=args.strength, seed=args.seed,

@@ -1,10 +1,13 @@
 """The demo: both stages of soft inpainting on a bundled photo, with no download and no weights.
 
-The model is :class:`~.integrations.posterior.PosteriorMeanDenoiser`, the exact posterior-mean
-denoiser of a small image set: views of the bundled photo's *mirror image* around the cat's other
-eye (three zoom levels, shifts of up to 8 pixels). Asked to inpaint the left eye, it can only
-paint what it knows — a mirrored right eye — which never lines up perfectly with the
-surroundings: a seam is what ordinary inpainting leaves there.
+The model is :class:`~.integrations.patch_posterior.PatchPosteriorDenoiser`, the closed-form,
+local and equivariant denoiser that Kamb & Ganguli (2024) show trained convolutional U-Nets
+reproduce: every pixel is the posterior mean of the centre of a training patch given the noisy
+patch around it. Its patches come from the photo itself *with the eye to inpaint left out*, and
+from the photo's mirror image around the cat's other eye. Asked to inpaint the left eye, it can
+only paint what it knows — a mirrored right eye — while at low noise it keeps whatever already
+fits its neighbourhood, as a trained model does: ordinary inpainting still leaves a seam at the
+hard mask's edge; soft inpainting leaves none at the edge of the mask's support.
 
 The "latent space" is the picture in [−1, 1] folded into 2×2 blocks (12 channels at half
 resolution, scaled to unit-ish lengths), so decoding is exact and every difference between the
@@ -34,7 +37,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFilter
 
 from .demo_data import load_photo
-from .integrations.posterior import PosteriorMeanDenoiser
+from .integrations.patch_posterior import PatchPosteriorDenoiser
 from .integrations.sampling import img2img_sigmas, sample_euler
 from .integrations.workflow import HardBlend, SoftBlend, hard_composite, latent_nmask, soft_composite
 from .settings import SoftInpaintingSettings
@@ -47,8 +50,6 @@ HOLE = (40, 40, 120, 110)  # ellipse over that eye, in demo-photo pixels
 MASK_FEATHER = 8.0  # Gaussian blur radius that makes the mask soft
 OTHER_EYE = (135, 135)  # the right eye in mirrored-photo pixels
 EYE_IN_PHOTO = (80, 75)
-ZOOMS = (0.9, 1.0, 1.1)
-SHIFTS = range(-8, 9, 4)
 # The noise levels of Stable Diffusion's schedule, so stage 1's mask exponents behave as there.
 SIGMA_MIN, SIGMA_MAX = 0.0292, 14.6146
 PANEL_LABELS = ("original", "mask", "hard-mask inpaint", "soft inpaint", "adaptive mask")
@@ -78,11 +79,16 @@ class BlockCodec:
 
 @dataclass(frozen=True)
 class DemoScene:
-    """The photo to inpaint, its soft mask, and the model's training set (as latents)."""
+    """The photo to inpaint, its soft mask, and the model's training set (as latents).
+
+    ``excluded`` (``[N, h, w]`` bool) marks latent pixels that are not training data: the eye
+    to inpaint, in the photo's own view.
+    """
 
     photo: Image.Image
     mask: Image.Image
     items: torch.Tensor
+    excluded: torch.Tensor
 
 
 def soft_mask(size: int = SIZE, hole: tuple[int, int, int, int] = HOLE,
@@ -94,25 +100,23 @@ def soft_mask(size: int = SIZE, hole: tuple[int, int, int, int] = HOLE,
 
 
 def training_views(photo: Image.Image, size: int = SIZE) -> list[Image.Image]:
-    """``size``² views of the mirrored photo with the other eye where the inpainted eye was."""
+    """The demo crop itself, and the mirrored photo with the other eye where the inpainted eye is."""
     mirrored = photo.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-    views = []
-    for zoom in ZOOMS:
-        scaled = mirrored.resize((round(mirrored.width * zoom), round(mirrored.height * zoom)),
-                                 resample=Image.Resampling.LANCZOS)
-        for dx in SHIFTS:
-            for dy in SHIFTS:
-                x0 = round(OTHER_EYE[0] * zoom) - EYE_IN_PHOTO[0] + dx
-                y0 = round(OTHER_EYE[1] * zoom) - EYE_IN_PHOTO[1] + dy
-                if 0 <= x0 <= scaled.width - size and 0 <= y0 <= scaled.height - size:
-                    views.append(scaled.crop((x0, y0, x0 + size, y0 + size)))
-    return views
+    x0, y0 = OTHER_EYE[0] - EYE_IN_PHOTO[0], OTHER_EYE[1] - EYE_IN_PHOTO[1]
+    return [photo.crop(PHOTO_BOX), mirrored.crop((x0, y0, x0 + size, y0 + size))]
 
 
 def build_scene(codec: BlockCodec = BlockCodec()) -> DemoScene:
     bundled = load_photo()
-    items = torch.cat([codec.encode(view) for view in training_views(bundled)])
-    return DemoScene(photo=bundled.crop(PHOTO_BOX), mask=soft_mask(), items=items)
+    views = training_views(bundled)
+    items = torch.cat([codec.encode(view) for view in views])
+    hole = Image.new("L", (SIZE, SIZE), 0)
+    ImageDraw.Draw(hole).ellipse(HOLE, fill=255)
+    small = (items.shape[-1], items.shape[-2])
+    eye = torch.from_numpy(np.asarray(hole.resize(small, resample=Image.Resampling.BOX)) > 0)
+    excluded = torch.zeros(items.shape[0], *eye.shape, dtype=torch.bool)
+    excluded[0] = eye
+    return DemoScene(photo=views[0], mask=soft_mask(), items=items, excluded=excluded)
 
 
 def seam_energy(result: Image.Image, original: Image.Image, mask: Image.Image) -> float:
@@ -159,24 +163,46 @@ class DemoResult:
     files: list[Path] = field(default_factory=list)
 
 
-def _inpaint(scene: DemoScene, codec: BlockCodec, settings: SoftInpaintingSettings | None, steps: int,
-             strength: float, seed: int, progress: Callable[[int, int], None] | None
-             ) -> tuple[Image.Image, Image.Image]:
-    """One inpainting run: soft when ``settings`` is given, the host's hard inpainting otherwise."""
+@dataclass(frozen=True)
+class _Sampled:
+    """One sampling run and what stage 2 needs from it."""
+
+    init: torch.Tensor
+    nmask: torch.Tensor
+    samples: torch.Tensor
+    decoded: list[Image.Image]
+
+
+def _sample(scene: DemoScene, codec: BlockCodec, settings: SoftInpaintingSettings | None, steps: int,
+            strength: float, seed: int, progress: Callable[[int, int], None] | None) -> _Sampled:
+    """Stage 1: soft when ``settings`` is given, the host's hard inpainting otherwise."""
     init = codec.encode(scene.photo)
     channels, height, width = init.shape[1:]
     nmask = latent_nmask(scene.mask, width, height, channels, round_mask=settings is None)
     blend = HardBlend(init, nmask) if settings is None else SoftBlend(settings, init, nmask)
-    denoiser = PosteriorMeanDenoiser(scene.items)
+    # only the mask's support is ever shown: elsewhere the blend puts the original back
+    denoiser = PatchPosteriorDenoiser(scene.items, excluded=scene.excluded, active=nmask[0] > 0)
     sigmas = img2img_sigmas(steps, strength, SIGMA_MIN, SIGMA_MAX)
     noise = torch.randn(init.shape, generator=torch.Generator().manual_seed(seed))
     samples = sample_euler(denoiser, init + noise * float(sigmas[0]), sigmas, blend, progress)
-    decoded = codec.decode(samples)
+    return _Sampled(init, nmask, samples, codec.decode(samples))
+
+
+def _composite(scene: DemoScene, settings: SoftInpaintingSettings | None, run: _Sampled
+               ) -> tuple[Image.Image, Image.Image]:
+    """Stage 2 (or the host's hard paste-back): the result and its compositing mask."""
     if settings is None:
-        made = hard_composite(decoded, scene.photo, scene.mask)
+        made = hard_composite(run.decoded, scene.photo, scene.mask)
     else:
-        made = soft_composite(settings, nmask, init, samples, decoded, scene.photo)
+        made = soft_composite(settings, run.nmask, run.init, run.samples, run.decoded, scene.photo)
     return made.images[0], made.masks[0]
+
+
+def _inpaint(scene: DemoScene, codec: BlockCodec, settings: SoftInpaintingSettings | None, steps: int,
+             strength: float, seed: int, progress: Callable[[int, int], None] | None
+             ) -> tuple[Image.Image, Image.Image]:
+    """One inpainting run: soft when ``settings`` is given, the host's hard inpainting otherwise."""
+    return _composite(scene, settings, _sample(scene, codec, settings, steps, strength, seed, progress))
 
 
 def make_panel(pictures: list[Image.Image], labels: tuple[str, ...] = PANEL_LABELS) -> Image.Image:
