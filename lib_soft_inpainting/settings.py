@@ -382,7 +382,7 @@ def parse_script_args(args: Iterable[Any] | None, defaults: SoftInpaintingSettin
     timestep_flag = None
     if flag is not None:
         try:
-            timestep_flag = parse_bool(flag, TIMESTEP_FLAG, TIMESTEP_FLAG)
+            timestep_flag = parse_bool(flag, f"\"{TIMESTEP_LABEL}\" ({TIMESTEP_FLAG})", TIMESTEP_FLAG)
         except SettingsError as error:
             raise error.at(flag_position, flag_key) from None
     return ParsedArgs(enabled=enabled, settings=SoftInpaintingSettings(**values),

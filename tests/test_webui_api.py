@@ -76,6 +76,14 @@ def test_rejected_value_is_422_naming_setting_value_range_and_position(api, args
     assert "HTTP 422" in capsys.readouterr().out
 
 
+def test_a_rejected_flag_is_named_by_its_label_too(api) -> None:
+    """The 8th item's message names the control a person sees, not just the python name."""
+    _, client, _ = api
+    response = client.post(IMG2IMG, json=_body(args=[True, 1, 0.5, 4, 0, 0.5, 2, 99]))
+    assert response.status_code == 422
+    assert response.json()["detail"].count("DDIM/PLMS/UniPC") == 1
+
+
 def test_named_form_names_the_key_used(api) -> None:
     _, client, _ = api
     body = client.post(IMG2IMG, json=_body(args=[True, {"Difference threshold": "x"}])).json()
