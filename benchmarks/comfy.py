@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import torch
 
 from lib_soft_inpainting import SoftInpaintingSettings
+from lib_soft_inpainting.noise_level import SIGMA_IS_NOISE_LEVEL
 from soft_inpainting_comfy.patch import Run
 
 from . import report
@@ -35,7 +36,7 @@ class ComfyStep:
         self.latent, self.out = case.latent_orig, case.latent_processed
         self.noise = torch.randn(self.latent.shape, generator=torch.Generator().manual_seed(1)).to(device)
         self.sigma = case.sigma
-        self.run = Run(SoftInpaintingSettings(), self.latent, self.mask, None, "CFGGuider")
+        self.run = Run(SoftInpaintingSettings(), self.latent, self.mask, SIGMA_IS_NOISE_LEVEL, "CFGGuider")
 
     def hard_blends(self) -> torch.Tensor:
         """ComfyUI's two blends of one step (input side, then output side)."""

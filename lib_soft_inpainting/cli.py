@@ -251,7 +251,7 @@ def _demo(args: argparse.Namespace) -> int:
 
     _check_common(args)
     if args.guide:
-        from .demo_guide import render_guide
+        from .demo.guide import render_guide
 
         path = render_guide(args.out / "soft_inpainting_guide.png", seed=args.seed, strength=args.strength,
                             progress=None if args.quiet else ProgressBar())

@@ -7,14 +7,18 @@ Mask values are uint8 with the host's overlay polarity: 255 = show the generated
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from .histogram import accumulate_dtype_for, get_gaussian_kernel, weighted_histogram_filter
 from .settings import SoftInpaintingSettings
 
 __all__ = [
+    "REFERENCE_CHANNELS",
     "difference_scale",
     "latent_difference_masks",
+    "latent_distance",
     "smootherstep",
     "smoothstep",
     "static_mask_values",
@@ -22,6 +26,9 @@ __all__ = [
 
 _KERNEL_STDDEV = 1.5
 _KERNEL_RADIUS = 2
+
+REFERENCE_CHANNELS = 4
+"""The channel count the difference threshold was made for (SD1, SD2, SDXL latents)."""
 
 
 def smoothstep(x):
@@ -65,13 +72,34 @@ def _to_uint8(x: torch.Tensor) -> torch.Tensor:
     return torch.nan_to_num(255.0 * x, nan=0.0).clamp(0, 255).to(torch.uint8)
 
 
+def latent_distance(latent_orig: torch.Tensor, latent_processed: torch.Tensor,
+                    reference_channels: int | None = REFERENCE_CHANNELS) -> torch.Tensor:
+    """How far each latent pixel moved: ``[B, H, W]`` float32, from ``[B, C, H, W]`` latents.
+
+    The L2 norm over the channels (SPEC §6 step 3), scaled by ``sqrt(reference_channels / C)`` so
+    that the same change per channel gives the same distance whatever the channel count: each
+    channel of SD3/Flux latents (16) has about the spread of an SD1/SDXL channel (4), and the plain
+    norm of a 16-channel change is twice that of a 4-channel one, which would halve what *Difference
+    threshold* means. 4-channel latents are not scaled at all (bit for bit the upstream distance);
+    ``reference_channels=None`` gives the plain norm for any channel count.
+    """
+    # A sum of squares: ``vector_norm`` over the channel axis is many times slower on the CPU.
+    distance = (latent_processed.float() - latent_orig.float()).square_().sum(1).sqrt_()
+    channels = latent_processed.shape[1]
+    if reference_channels is not None and channels not in (0, reference_channels):
+        distance.mul_(math.sqrt(reference_channels / channels))
+    return distance
+
+
 def latent_difference_masks(settings: SoftInpaintingSettings, nmask: torch.Tensor,
-                            latent_orig: torch.Tensor, latent_processed: torch.Tensor) -> torch.Tensor:
+                            latent_orig: torch.Tensor, latent_processed: torch.Tensor, *,
+                            reference_channels: int | None = REFERENCE_CHANNELS) -> torch.Tensor:
     """Adaptive compositing masks ``uint8 [B, H, W]`` from the latent change (SPEC §6 steps 1–7).
 
-    The channel-norm distance between processed and original latents is smoothed by two weighted
-    histogram passes (the mean of the top unit of weight, then the inter-quartile mean) and mapped
-    through ``1 − smootherstep(1 / (1 + (d / h)^contrast))`` with ``h`` = threshold · s.
+    The channel-norm distance between processed and original latents (per channel as for 4-channel
+    latents, see :func:`latent_distance`) is smoothed by two weighted histogram passes (the mean of
+    the top unit of weight, then the inter-quartile mean) and mapped through
+    ``1 − smootherstep(1 / (1 + (d / h)^contrast))`` with ``h`` = threshold · s.
     """
     if latent_orig.shape != latent_processed.shape:
         one_for_all = latent_orig.dim() == 4 and latent_orig.shape[0] == 1
@@ -92,8 +120,7 @@ def latent_difference_masks(settings: SoftInpaintingSettings, nmask: torch.Tenso
                          f"{tuple(latent_processed.shape)} (another height or width, or a mask batch "
                          f"that is neither 1 nor the latents' batch)")
 
-    # A sum of squares: ``vector_norm`` over the channel axis is many times slower on the CPU.
-    distance = (latent_processed.float() - latent_orig.float()).square_().sum(1).sqrt_()
+    distance = latent_distance(latent_orig, latent_processed, reference_channels)
     kernel, center = get_gaussian_kernel(stddev_radius=_KERNEL_STDDEV, max_radius=_KERNEL_RADIUS)
     acc = accumulate_dtype_for(distance.device)
     distance = weighted_histogram_filter(distance, kernel, center, 0.9, 1.0, 1.0, accumulate_dtype=acc)

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
-from .composite import latent_difference_masks, static_mask_values
+from .composite import REFERENCE_CHANNELS, latent_difference_masks, static_mask_values
 from .settings import SoftInpaintingSettings
 
 __all__ = [
@@ -181,9 +181,14 @@ def _pictures(masks: torch.Tensor, count: int, overlay_images: Sequence[Image.Im
 def adaptive_composite(settings: SoftInpaintingSettings, nmask: torch.Tensor, latent_orig: torch.Tensor,
                        latent_processed: torch.Tensor, overlay_images: Sequence[Image.Image], width: int,
                        height: int, paste_to: PasteBox | None,
-                       helpers: PictureHelpers = PictureHelpers()) -> CompositePictures:
-    """Masks and overlays from how much each region changed (SPEC §6, latents available)."""
-    masks = latent_difference_masks(settings, nmask, latent_orig, latent_processed)
+                       helpers: PictureHelpers = PictureHelpers(), *,
+                       reference_channels: int | None = REFERENCE_CHANNELS) -> CompositePictures:
+    """Masks and overlays from how much each region changed (SPEC §6, latents available).
+
+    ``reference_channels``: see :func:`~.composite.latent_distance` (None: the plain channel norm).
+    """
+    masks = latent_difference_masks(settings, nmask, latent_orig, latent_processed,
+                                    reference_channels=reference_channels)
     return _pictures(masks, masks.shape[0], overlay_images, width, height, paste_to, helpers)
 
 

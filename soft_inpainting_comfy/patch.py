@@ -20,18 +20,17 @@ blend happened and stops the job with a clear error. Flow-matching models (sigma
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable
 from typing import Any
 
 import torch
 
 from lib_soft_inpainting import SoftInpaintingSettings, get_modified_nmask, latent_blend
+from lib_soft_inpainting.noise_level import NoiseLevel, UnsupportedModelError, noise_level_from_noise_scaling
 
 LOG = logging.getLogger("soft_inpainting")
 WRAPPER_KEY = "soft_inpainting"
 RUN_KEY = "soft_inpainting_run"
-_FLOW_SIGMA_CAP = 1e-4  # 1 − σ is kept above this: σ = 1 maps to 10⁴, which acts as infinity
 
 
 class SoftInpaintingError(RuntimeError):
@@ -65,43 +64,21 @@ def patch_model(model: Any, settings: SoftInpaintingSettings) -> Any:
     return patched
 
 
-def noise_level_mapping(model_sampling: Any) -> tuple[str, Callable[[torch.Tensor], torch.Tensor] | None]:
-    """How the model's sigma becomes the noise level the schedule is made for.
-
-    Read from the model's own ``noise_scaling`` (the sampler's first input, ``a·x₀ + b·ε``) at σ = ½:
-    ``a = 1, b = σ`` is a noise level already (SD1, SDXL, …); ``a = 1 − σ, b = σ`` is flow matching
-    (SD3, Flux, …), whose equivalent noise level is ``b / a = σ / (1 − σ)``. Anything else is refused.
-    Returns (a description, the mapping or None for the identity).
-    """
-    name = type(model_sampling).__name__
-    half = torch.tensor([0.5])
-    one, zero = torch.ones(1, 1, 1, 1), torch.zeros(1, 1, 1, 1)
+def model_noise_level(model_sampling: Any) -> NoiseLevel:
+    """How this model's sigma becomes the schedule's noise level, read by the core from the model
+    sampling's own ``noise_scaling``; a model of neither kind stops the job with a clear error."""
     try:
-        a = float(model_sampling.noise_scaling(half, zero.clone(), one.clone()).flatten()[0])
-        b = float(model_sampling.noise_scaling(half, one.clone(), zero.clone()).flatten()[0])
-    except Exception as error:  # a model sampling without the usual noise_scaling
-        raise SoftInpaintingError(f"soft inpainting: cannot read the noise schedule of {name} models "
-                                  f"({error}); this model type is not supported") from error
-    if math.isclose(a, 1.0, abs_tol=1e-6) and math.isclose(b, 0.5, abs_tol=1e-6):
-        return f"{name}: sigma is the noise level", None
-    if math.isclose(a, 0.5, abs_tol=1e-6) and math.isclose(b, 0.5, abs_tol=1e-6):
-        return (f"{name} is a flow-matching model: the schedule uses the equivalent noise level "
-                f"sigma / (1 - sigma)"), _flow_noise_level
-    raise SoftInpaintingError(
-        f"soft inpainting does not support {name} models: their sampler input is {a:g}·x0 + {b:g}·noise "
-        f"at sigma 0.5, neither a noise level (x0 + sigma·noise) nor flow matching "
-        f"((1 - sigma)·x0 + sigma·noise)")
-
-
-def _flow_noise_level(sigma: torch.Tensor) -> torch.Tensor:
-    return sigma / (1 - sigma).clamp_min(_FLOW_SIGMA_CAP)
+        noise_scaling = getattr(model_sampling, "noise_scaling", None)
+        return noise_level_from_noise_scaling(noise_scaling, type(model_sampling).__name__)
+    except UnsupportedModelError as error:
+        raise SoftInpaintingError(str(error)) from error
 
 
 class Run:
     """One sampling job on the patched model: its original latent, mask, and bookkeeping."""
 
     def __init__(self, settings: SoftInpaintingSettings, latent_image: torch.Tensor, nmask: torch.Tensor,
-                 noise_level: Callable[[torch.Tensor], torch.Tensor] | None, guider_name: str) -> None:
+                 noise_level: NoiseLevel, guider_name: str) -> None:
         self.settings = settings
         self.latent_image = latent_image
         self.nmask = nmask
@@ -114,9 +91,7 @@ class Run:
     def blend(self, denoised: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         """The soft blend of this step's prediction (SPEC §5), sigma of the batch's first item."""
         sigma = sigma.reshape(-1)[0] if isinstance(sigma, torch.Tensor) else torch.as_tensor(sigma)
-        if self.noise_level is not None:
-            sigma = self.noise_level(sigma)
-        t = get_modified_nmask(self.settings, self.nmask, sigma)
+        t = get_modified_nmask(self.settings, self.nmask, self.noise_level(sigma))
         self.blends += 1
         return latent_blend(self.settings, self.latent_image.to(denoised.device), denoised, t)
 
@@ -149,10 +124,9 @@ def _is_binary(mask: torch.Tensor) -> bool:
 def _start_run(settings: SoftInpaintingSettings, guider: Any, latent_image: torch.Tensor,
                denoise_mask: torch.Tensor, model_options: dict[str, Any]) -> Run:
     """Read what the job gives, say what matters in the console, and make its Run."""
-    model_sampling = guider.inner_model.model_sampling
-    description, noise_level = noise_level_mapping(model_sampling)
-    if noise_level is not None:
-        LOG.info("soft inpainting: %s", description)
+    noise_level = model_noise_level(guider.inner_model.model_sampling)
+    if noise_level.is_flow:
+        LOG.info("soft inpainting: %s", noise_level.description)
     if "denoise_mask_function" in model_options:
         LOG.warning("soft inpainting: this model also has a denoise mask function (DifferentialDiffusion "
                     "or similar); soft inpainting replaces it, so it is not called")

@@ -190,8 +190,12 @@ def oracle_smootherstep(x: Any) -> Any:
 
 
 def oracle_latent_difference_masks(settings: Any, nmask: Any, latent_orig: Any,
-                                   latent_processed: Any) -> np.ndarray:
+                                   latent_processed: Any, reference_channels: int | None = 4) -> np.ndarray:
     """SPEC §6 steps 1–7: the uint8 ``[B, H, W]`` adaptive masks at latent resolution.
+
+    Step 3's distance is the channel norm times ``sqrt(reference_channels / C)`` (the same change
+    per channel gives the same distance whatever the channel count; 4 channels: the plain norm,
+    which ``reference_channels=None`` gives for any count).
 
     The filter runs in float64 and, like upstream, hands back float32; steps 6–7 then run in
     numpy float32 as upstream does, ending in truncation to uint8.
@@ -215,7 +219,10 @@ def oracle_latent_difference_masks(settings: Any, nmask: Any, latent_orig: Any,
 
     # Step 3: latent distance, float64 then float32 as upstream's ``distance_map.float()``.
     diff = to_numpy(latent_processed) - to_numpy(latent_orig)
-    distance = np.sqrt(np.sum(diff * diff, axis=1)).astype(np.float32)
+    distance = np.sqrt(np.sum(diff * diff, axis=1))
+    if reference_channels is not None:
+        distance = distance * math.sqrt(reference_channels / diff.shape[1])
+    distance = distance.astype(np.float32)
 
     kernel, center = oracle_gaussian_kernel(stddev_radius=1.5, max_radius=2)
     masks = []

@@ -338,8 +338,10 @@ def test_an_unknown_noise_schedule_is_refused_naming_the_model_type():
             return noise * sigma * 2 + latent_image * 3
 
     with pytest.raises(patch.SoftInpaintingError, match="does not support Strange models"):
-        patch.noise_level_mapping(Strange())
-    assert patch.noise_level_mapping(model_sampling.EPS())[1] is None
+        patch.model_noise_level(Strange())
+    with pytest.raises(patch.SoftInpaintingError, match="cannot read the noise schedule of object models"):
+        patch.model_noise_level(object())
+    assert patch.model_noise_level(model_sampling.EPS()).is_flow is False
 
 
 def test_differential_diffusion_on_the_same_model_is_replaced(pack, caplog):

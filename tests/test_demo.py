@@ -24,9 +24,9 @@ from lib_soft_inpainting.demo import (
     run_demo,
     seam_energy,
 )
-from lib_soft_inpainting.demo_data import load_photo
-from lib_soft_inpainting.integrations.patch_posterior import PatchPosteriorDenoiser
-from lib_soft_inpainting.integrations.posterior import PosteriorMeanDenoiser
+from lib_soft_inpainting.demo.data import load_photo
+from lib_soft_inpainting.demo.patch_posterior import PatchPosteriorDenoiser
+from lib_soft_inpainting.demo.posterior import PosteriorMeanDenoiser
 
 ROOT = Path(__file__).resolve().parents[1]
 CAPTION = 16
@@ -241,8 +241,8 @@ def test_patch_posterior_keeps_inactive_pixels_and_checks_its_input():
 
 
 def test_the_guide_is_a_labelled_grid_of_six_settings_at_three_values(tmp_path):
-    from lib_soft_inpainting.demo_guide import CAPTION as TILE_CAPTION
-    from lib_soft_inpainting.demo_guide import HEADER, render_guide
+    from lib_soft_inpainting.demo.guide import CAPTION as TILE_CAPTION
+    from lib_soft_inpainting.demo.guide import HEADER, render_guide
 
     path = render_guide(tmp_path / "guide.png", steps=2)
     grid = np.asarray(Image.open(path).convert("RGB")).astype(int)

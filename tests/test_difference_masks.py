@@ -11,6 +11,7 @@ import torch
 from oracle import oracle_latent_difference_masks, oracle_smootherstep, oracle_smoothstep
 
 from lib_soft_inpainting import SoftInpaintingSettings, latent_difference_masks, smootherstep, smoothstep
+from lib_soft_inpainting.composite import latent_distance
 
 MAX_PIXEL_DIFF = 1
 MAX_DIFFERING_FRACTION = 0.001
@@ -182,3 +183,42 @@ def test_steps_are_monotone_and_symmetric_on_the_unit_interval():
         y = step(x)
         assert torch.all(y[1:] >= y[:-1])
         torch.testing.assert_close(y + step(1 - x), torch.ones_like(x), rtol=0, atol=1e-12)
+
+
+# -- what the distance means for 16-channel latents (SD3, Flux, …) -----------------------------------
+
+@pytest.mark.parametrize("channels", [16, 12, 1])
+def test_other_channel_counts_match_the_oracle(channels):
+    nmask, orig, processed = make_case(seed=7, channels=channels)
+    for reference in (4, None):
+        ours = latent_difference_masks(make_settings(), nmask, orig, processed, reference_channels=reference)
+        expected = oracle_latent_difference_masks(make_settings(), nmask, orig, processed, reference)
+        assert_masks_close(ours, expected)
+
+
+def test_four_channel_distance_is_the_plain_norm_bit_for_bit():
+    nmask, orig, processed = make_case(seed=3)
+    plain = latent_distance(orig, processed, reference_channels=None)
+    assert torch.equal(latent_distance(orig, processed), plain)
+    assert torch.equal(plain, (processed - orig).square().sum(1).sqrt())
+    plain_masks = latent_difference_masks(make_settings(), nmask, orig, processed, reference_channels=None)
+    assert torch.equal(latent_difference_masks(make_settings(), nmask, orig, processed), plain_masks)
+
+
+def test_the_same_change_per_channel_gives_the_same_mask_at_4_and_16_channels():
+    """Each channel of a 16-channel latent changed like each channel of a 4-channel one: the
+    defaults see the same change, so the masks agree; the plain norm would double the distance."""
+    nmask4, orig4, processed4 = make_case(seed=11, channels=4)
+    change = processed4 - orig4
+    orig16 = torch.randn(orig4.shape[0], 16, *orig4.shape[2:], generator=torch.Generator().manual_seed(2))
+    processed16 = orig16 + change.repeat(1, 4, 1, 1)
+    nmask16 = nmask4[:, :1].expand(-1, 16, -1, -1)
+    torch.testing.assert_close(latent_distance(orig16, processed16), latent_distance(orig4, processed4),
+                               rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(latent_distance(orig16, processed16, reference_channels=None),
+                               2 * latent_distance(orig4, processed4), rtol=1e-6, atol=1e-6)
+    ours16 = latent_difference_masks(make_settings(), nmask16, orig16, processed16)
+    ours4 = latent_difference_masks(make_settings(), nmask4, orig4, processed4)
+    assert (ours16.int() - ours4.int()).abs().max() <= 1
+    plain16 = latent_difference_masks(make_settings(), nmask16, orig16, processed16, reference_channels=None)
+    assert (plain16.int() - ours4.int()).abs().max() > 20  # the unscaled distance means something else

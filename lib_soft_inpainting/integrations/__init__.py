@@ -1,12 +1,10 @@
-"""Soft inpainting outside the WebUI.
+"""Adapters to other software, and the pieces every front end shares (the core needs none of them).
 
 - :mod:`.workflow`: the host-independent pieces every front-end needs — the latent mask from a
   mask picture, the stage-1 blends (soft, and the host's hard one for comparison), stage 2 on
   decoded pictures. torch, numpy and PIL only.
 - :mod:`.sampling`: a k-diffusion style Euler sampler over a Karras schedule that calls the
   stage-1 blend in the WebUI's hook order.
-- :mod:`.posterior`: a weight-free denoiser (the exact posterior mean of a small image set) for
-  the demo and for tests.
 - :mod:`.infotext`: generation parameters in the WebUI's infotext format.
 - :mod:`.diffusers_pipeline`: the adapter for diffusers' Stable Diffusion (and XL) inpaint and
   img2img pipelines. It imports diffusers, an optional extra (``pip install ".[diffusers]"``);

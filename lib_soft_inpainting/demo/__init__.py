@@ -1,6 +1,6 @@
 """The demo: both stages of soft inpainting on a bundled photo, with no download and no weights.
 
-The model is :class:`~.integrations.patch_posterior.PatchPosteriorDenoiser`, the closed-form,
+The model is :class:`~.patch_posterior.PatchPosteriorDenoiser`, the closed-form,
 local and equivariant denoiser that Kamb & Ganguli (2024) show trained convolutional U-Nets
 reproduce: every pixel is the posterior mean of the centre of a training patch given the noisy
 patch around it. Its patches come from the photo itself *with the eye to inpaint left out*, and
@@ -36,11 +36,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFilter
 
-from .demo_data import load_photo
-from .integrations.patch_posterior import PatchPosteriorDenoiser
-from .integrations.sampling import img2img_sigmas, sample_euler
-from .integrations.workflow import HardBlend, SoftBlend, hard_composite, latent_nmask, soft_composite
-from .settings import SoftInpaintingSettings
+from ..integrations.sampling import img2img_sigmas, sample_euler
+from ..integrations.workflow import HardBlend, SoftBlend, hard_composite, latent_nmask, soft_composite
+from ..settings import SoftInpaintingSettings
+from .data import load_photo
+from .patch_posterior import PatchPosteriorDenoiser
 
 __all__ = ["BlockCodec", "DemoResult", "DemoScene", "build_scene", "run_demo", "seam_energy"]
 

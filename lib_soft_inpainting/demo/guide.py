@@ -14,8 +14,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from .demo import SIZE, BlockCodec, _composite, _sample, build_scene
-from .settings import DEFAULT_SETTINGS, SETTINGS, SPECS_BY_NAME
+from ..settings import DEFAULT_SETTINGS, SETTINGS, SPECS_BY_NAME
+from . import SIZE, BlockCodec, _composite, _sample, build_scene
 
 __all__ = ["GUIDE_VALUES", "render_guide"]
 
