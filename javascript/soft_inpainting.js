@@ -42,9 +42,9 @@
             'found to blend best. The preset name is not stored in the image.',
         'Seamless blend': 'Schedule bias 0.2, preservation strength 0.05, contrast boost 1, ' +
             'difference threshold 1.25, difference contrast 1.25.',
-        'DDIM/PLMS/UniPC: apply the schedule to the noise level, not the timestep': 'These samplers ' +
-            'report a timestep (0-999), not a noise level. On: it is converted first, so they blend like ' +
-            'Euler. Off: the soft mask acts almost like a hard one.',
+        'Noise level conversion (flow models such as SD3 and Flux; DDIM/PLMS/UniPC)': 'Flow models report a sigma ' +
+            'from 1 to 0, DDIM/PLMS/UniPC a timestep (0-999), not the noise level the schedule is made for. ' +
+            'On: converted first, so grey regions blend as with SD and Euler. Off: as the built-in does.',
     };
     // Labels other extensions use too: their hints are set on our own controls only, never globally.
     var SCOPED_ONLY = {'Preset': true};
@@ -58,7 +58,7 @@
         'soft_inpaint_composite_difference_threshold': 'Difference threshold',
         'soft_inpaint_composite_difference_contrast': 'Difference contrast',
         'soft_inpaint_timestep_as_noise_level':
-            'DDIM/PLMS/UniPC: apply the schedule to the noise level, not the timestep',
+            'Noise level conversion (flow models such as SD3 and Flux; DDIM/PLMS/UniPC)',
     };
 
     function translate(text) {

@@ -28,8 +28,19 @@ ENABLED_LABEL = "Soft inpainting"
 ENABLED_INFOTEXT_KEY = "Soft inpainting enabled"
 NOTE_INFOTEXT_KEY = "Soft inpainting note"
 TIMESTEP_INFOTEXT_KEY = "Soft inpainting timestep noise level"
+FLOW_INFOTEXT_KEY = "Soft inpainting flow noise level"
+CHANNELS_INFOTEXT_KEY = "Soft inpainting difference per channel"
+NOISE_LEVEL_INFOTEXT_KEYS = (TIMESTEP_INFOTEXT_KEY, FLOW_INFOTEXT_KEY, CHANNELS_INFOTEXT_KEY)
+"""What the eighth argument changed in a job, each written (``True``) only when it changed the
+result: a timestep sampler's timestep converted (DDIM/PLMS/UniPC on A1111), a flow model's σ mapped
+to ``σ / (1 − σ)``, the latent distance of non-4-channel latents taken per channel."""
 TIMESTEP_FLAG = "timestep_as_noise_level"
-TIMESTEP_LABEL = "DDIM/PLMS/UniPC: apply the schedule to the noise level, not the timestep"
+TIMESTEP_LABEL = "Noise level conversion (flow models such as SD3 and Flux; DDIM/PLMS/UniPC)"
+TIMESTEP_HELP = ("On: the schedule gets the noise level it is made for — a flow model's sigma (0-1) as "
+                 "sigma / (1 - sigma), a DDIM/PLMS/UniPC timestep as its noise level — and the "
+                 "difference threshold means the same per-channel change for 16-channel latents as for "
+                 "4. Off: the sampler's value as is and the plain latent distance, as the WebUI's "
+                 "built-in does. SD1/SD2/SDXL with other samplers: no difference.")
 ELEM_ID_PREFIX = "soft_inpaint_"
 
 
@@ -116,7 +127,8 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec(
         "composite_difference_threshold", "Difference threshold", "Soft inpainting difference threshold",
         0.0, 8.0, 0.25, 0.5,
-        "How much a region may change and still show the original pixels (50% opacity at this value).",
+        "How much a region may change and still show the original pixels (50% opacity at this value). "
+        "The change is measured per latent channel, so it means the same for 16-channel models.",
         "composite"),
     SettingSpec(
         "composite_difference_contrast", "Difference contrast", "Soft inpainting difference contrast",
@@ -310,8 +322,10 @@ def _preset_key(name: str) -> str:
 class ParsedArgs:
     """What the script arguments of one job mean.
 
-    ``timestep_as_noise_level`` is the optional eighth argument (None when not given): whether a
-    timestep sampler's timestep is converted to its noise level before the schedule.
+    ``timestep_as_noise_level`` is the optional eighth argument (None when not given): whether the
+    sampler's sigma or timestep is converted to the noise level the schedule is made for (a flow
+    model's σ to ``σ / (1 − σ)``, a timestep sampler's timestep to its noise level) and the latent
+    distance of non-4-channel latents taken per channel. The name is kept for old clients.
     ``ignored`` counts the trailing values after the eight the script defines (they are ignored,
     as the WebUI's built-in ignores them; the glue says so in the console).
     """
@@ -423,6 +437,15 @@ def settings_from_infotext(params: Mapping[str, Any], defaults: SoftInpaintingSe
     return enabled, SoftInpaintingSettings(**values)
 
 
+def noise_level_flag_from_infotext(params: Mapping[str, Any]) -> bool:
+    """The eighth control as an infotext implies: on when any of the keys it writes says ``True``.
+
+    It writes a key only when the conversion changed the result, so a picture without any of them
+    (one made with it off, or before it existed) pastes back with it off and is reproduced.
+    """
+    return any(str(params.get(key, "")).strip().lower() == "true" for key in NOISE_LEVEL_INFOTEXT_KEYS)
+
+
 def schema() -> dict[str, Any]:
     """A JSON-ready description of the settings for API users (names, types, ranges, order)."""
     return {
@@ -442,8 +465,10 @@ def schema() -> dict[str, Any]:
                "step": spec.step, "default": spec.default, "help": spec.help, "position": i + 1}
               for i, spec in enumerate(SETTINGS)),
             {"name": TIMESTEP_FLAG, "type": "boolean", "default": True, "label": TIMESTEP_LABEL,
-             "infotext_key": TIMESTEP_INFOTEXT_KEY, "position": len(SETTINGS) + 1,
-             "help": "Optional. Written to the infotext only when it changed the result."},
+             "infotext_key": TIMESTEP_INFOTEXT_KEY, "infotext_keys": list(NOISE_LEVEL_INFOTEXT_KEYS),
+             "position": len(SETTINGS) + 1,
+             "help": f"Optional (null or missing: the Settings page's default, on). {TIMESTEP_HELP} "
+                     f"Each infotext key is written only when it changed the result."},
         ],
     }
 

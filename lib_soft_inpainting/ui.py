@@ -14,9 +14,9 @@ from .settings import (
     ELEM_ID_PREFIX,
     ENABLED_INFOTEXT_KEY,
     ENABLED_LABEL,
+    NOISE_LEVEL_INFOTEXT_KEYS,
     PRESETS,
     SETTINGS,
-    TIMESTEP_INFOTEXT_KEY,
     TIMESTEP_LABEL,
     SoftInpaintingSettings,
 )
@@ -51,10 +51,14 @@ nearly identical regions keep the original. High: regions may change a lot and s
 **Difference contrast** — how sharp the step between kept and regenerated regions is. Low: long,
 gradual transitions (may ghost). High: abrupt transitions.
 
-### Timestep samplers
-DDIM, PLMS and UniPC report a timestep (0–999) where other samplers report a noise level; the
-schedule is meant for noise levels. With the checkbox on (the default, see Settings) the timestep is
-converted first, so these samplers blend like Euler does.
+### Noise level conversion
+The schedule is made for the noise levels of SD models (about 14.6 down to 0). Flow-matching models
+(SD3, Flux, Chroma, Qwen-Image, …) report a sigma from 1 to 0, whose noise level is
+sigma / (1 − sigma); DDIM, PLMS and UniPC report a timestep (0–999). With the checkbox on (the
+default, see Settings) both are converted first, so grey regions blend as they do with SD and Euler,
+and the difference threshold means the same per-channel change for 16-channel latents as for 4.
+Off: the sampler's value as is, as the WebUI's built-in soft inpainting does. SD1, SD2 and SDXL with
+other samplers give the same picture either way.
 
 """
 
@@ -75,7 +79,7 @@ class Controls:
 
     @property
     def infotext_keys(self) -> list[str]:
-        return [ENABLED_INFOTEXT_KEY, *(spec.infotext_key for spec in SETTINGS), TIMESTEP_INFOTEXT_KEY]
+        return [ENABLED_INFOTEXT_KEY, *(spec.infotext_key for spec in SETTINGS), *NOISE_LEVEL_INFOTEXT_KEYS]
 
 
 def preset_name(values: tuple[float, ...]) -> str:

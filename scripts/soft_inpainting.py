@@ -25,23 +25,27 @@ from lib_soft_inpainting import (  # noqa: F401  (re-exported: SPEC §8)
     smoothstep,
     weighted_histogram_filter,
 )
-from lib_soft_inpainting.blend import timestep_to_sigma
 from lib_soft_inpainting.settings import (
+    CHANNELS_INFOTEXT_KEY,
     ENABLED_INFOTEXT_KEY,
+    FLOW_INFOTEXT_KEY,
+    NOISE_LEVEL_INFOTEXT_KEYS,
     SETTINGS,
     TIMESTEP_INFOTEXT_KEY,
+    TIMESTEP_LABEL,
     ParsedArgs,
     SettingsError,
+    noise_level_flag_from_infotext,
     parse_script_args,
     settings_from_infotext,
 )
 from lib_soft_inpainting.ui import build_controls
-from soft_inpainting_webui import api, coexistence, host_paths, host_support, options, xyz
+from soft_inpainting_webui import api, coexistence, host_paths, host_support, noise_levels, options, xyz
 from soft_inpainting_webui.job import JobState, job_state, start_job
 
 TITLE = "Soft Inpainting"
 ERROR_INFOTEXT_KEY = "Soft inpainting error"
-OUR_INFOTEXT_KEYS = (ENABLED_INFOTEXT_KEY, *(s.infotext_key for s in SETTINGS), TIMESTEP_INFOTEXT_KEY,
+OUR_INFOTEXT_KEYS = (ENABLED_INFOTEXT_KEY, *(s.infotext_key for s in SETTINGS), *NOISE_LEVEL_INFOTEXT_KEYS,
                      ERROR_INFOTEXT_KEY, "Soft inpainting note")
 MISSING_HOOKS = host_support.missing_hooks(scripts)
 if MISSING_HOOKS:
@@ -60,11 +64,13 @@ def _picture_helpers() -> pictures.PictureHelpers:
 
 
 def _paste_reader(position: int):
-    """A paste-back reader for control ``position`` (0 = enabled, 1–6 = sliders, 7 = timestep flag).
+    """A paste-back reader for control ``position`` (0 = enabled, 1–6 = sliders, 7 = the noise level
+    conversion).
 
     Never raises: invalid or missing values fall back to defaults. An infotext without any soft
-    inpainting key switches soft inpainting off and leaves the sliders alone; one written before
-    the timestep flag existed pastes it back off, so the older picture is reproduced.
+    inpainting key switches soft inpainting off and leaves the sliders alone; one without any of
+    the conversion's keys (made with it off, or before it existed) pastes it back off, so the
+    older picture is reproduced.
     """
 
     def read(params: dict[str, Any]) -> Any:
@@ -75,7 +81,7 @@ def _paste_reader(position: int):
             return enabled
         if position <= len(SETTINGS):
             return settings.values()[position - 1]
-        return str(params.get(TIMESTEP_INFOTEXT_KEY, "")).strip().lower() == "true"
+        return noise_level_flag_from_infotext(params)
 
     return read
 
@@ -142,14 +148,24 @@ class Script(scripts.Script):
         if not parsed.enabled or not processing_uses_inpainting(p):
             _set_generation_params(p, {})
             return
+        convert = parsed.timestep_as_noise_level
+        if convert is None:
+            convert = options.timestep_as_noise_level(shared.opts)
+        try:
+            noise_level = _job_noise_level(p, convert)
+        except noise_levels.UnsupportedModelError as error:
+            message = f"{error}; switch off \"{TIMESTEP_LABEL}\" to use the sampler's sigma as is"
+            _set_generation_params(p, {ERROR_INFOTEXT_KEY: message})
+            print(f"[{TITLE}] {message}: soft inpainting is off for this job")
+            return
         for note in parsed.settings.adjustments:
             print(f"[{TITLE}] {note}")
         p.mask_round = False
-        _set_generation_params(p, parsed.settings.infotext())
-        timestep_flag = parsed.timestep_as_noise_level
-        if timestep_flag is None:
-            timestep_flag = options.timestep_as_noise_level(shared.opts)
-        start_job(p, JobState(parsed.settings, timestep_as_noise_level=timestep_flag))
+        entries = parsed.settings.infotext()
+        if noise_level.is_flow:
+            entries[FLOW_INFOTEXT_KEY] = True  # every step's schedule uses sigma / (1 - sigma)
+        _set_generation_params(p, entries)
+        start_job(p, JobState(parsed.settings, timestep_as_noise_level=convert, noise_level=noise_level))
 
     def process_before_every_sampling(self, p: Any, *args: Any, **kwargs: Any) -> None:
         """Forge-family hosts that hard-blend on their own: hand the sampler a neutral mask (it
@@ -191,9 +207,12 @@ class Script(scripts.Script):
                                                p.width, p.height, p.paste_to, helpers)
         else:
             device = _post_sample_device(ps.samples)
+            reference = noise_levels.distance_reference_channels(state.timestep_as_noise_level)
             result = pictures.adaptive_composite(state.settings, nmask.to(device), p.init_latent.to(device),
                                                  ps.samples.to(device), overlays, p.width, p.height,
-                                                 p.paste_to, helpers)
+                                                 p.paste_to, helpers, reference_channels=reference)
+            if reference is not None and ps.samples.shape[1] != reference:
+                p.extra_generation_params[CHANNELS_INFOTEXT_KEY] = True
         state.masks, state.overlays = result.masks, result.overlays
 
     def postprocess_maskoverlay(self, p: Any, ppmo: scripts.PostProcessMaskOverlayArgs, *args: Any) -> None:
@@ -224,15 +243,24 @@ class Script(scripts.Script):
         state.previews = []
 
 
+def _job_noise_level(p: Any, convert: bool) -> Any:
+    """How this job's model turns its sigma into a noise level (only asked with the conversion on:
+    off, the sampler's sigma is used as is, whatever the model)."""
+    if not convert:
+        return noise_levels.SIGMA_IS_NOISE_LEVEL
+    sd_model = getattr(p, "sd_model", None)
+    if sd_model is None:
+        sd_model = getattr(shared, "sd_model", None)
+    return noise_levels.job_noise_level(sd_model)
+
+
 def _step_sigma(p: Any, state: JobState, denoiser: Any, sigma: Any) -> Any:
-    """The step's noise level. A1111's timestep samplers pass a timestep, converted here (and noted
-    in the infotext) when the option is on; the Forge family's have already converted it."""
-    alphas = getattr(denoiser, "alphas", None)
-    if state.timestep_as_noise_level and alphas is not None \
-            and getattr(denoiser, "mask_before_denoising", False) \
-            and not host_paths.already_real_sigma(denoiser):
+    """The step's noise level (see ``soft_inpainting_webui.noise_levels``); a converted timestep is
+    noted in the infotext."""
+    sigma, timestep_converted = noise_levels.step_noise_level(
+        state.noise_level, state.timestep_as_noise_level, denoiser, sigma)
+    if timestep_converted:
         p.extra_generation_params[TIMESTEP_INFOTEXT_KEY] = True
-        return timestep_to_sigma(sigma, alphas).to(sigma.device)
     return sigma
 
 
@@ -248,8 +276,9 @@ def _parse_with_overrides(p: Any, args: Any) -> ParsedArgs:
     if not overrides:
         return parsed
     enabled = overrides.pop(xyz.ENABLED_KEY, parsed.enabled)
+    convert = overrides.pop(xyz.CONVERSION_KEY, parsed.timestep_as_noise_level)
     settings = SoftInpaintingSettings(**{**parsed.settings.as_dict(), **overrides})
-    return replace(parsed, enabled=enabled, settings=settings)
+    return replace(parsed, enabled=enabled, settings=settings, timestep_as_noise_level=convert)
 
 
 def _post_sample_device(samples: Any) -> Any:
@@ -301,7 +330,8 @@ def _on_cfg_denoiser(params: Any) -> None:
     host_paths.restore_masks(p, state.real_masks)
     if STEP_PATH is host_paths.StepPath.CALLBACKS:
         init_latent = getattr(denoiser, "init_latent", None)
-        _STEP_RELAY.put(state, params.sigma[0], init_latent if init_latent is not None else p.init_latent)
+        sigma = _step_sigma(p, state, denoiser, params.sigma[0])
+        _STEP_RELAY.put(state, sigma, init_latent if init_latent is not None else p.init_latent)
 
 
 def _on_cfg_after_cfg(params: Any) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from lib_soft_inpainting.noise_level import SIGMA_IS_NOISE_LEVEL, NoiseLevel
 from lib_soft_inpainting.settings import SoftInpaintingSettings
 
 JOB_ATTRIBUTE = "soft_inpainting"
@@ -16,10 +17,16 @@ JOB_ATTRIBUTE = "soft_inpainting"
 
 @dataclass
 class JobState:
-    """The job's settings, then the masks and overlays of its current batch."""
+    """The job's settings, then the masks and overlays of its current batch.
+
+    ``timestep_as_noise_level``: the eighth argument (the noise level conversion, for flow models
+    and timestep samplers alike; the name is the API's). ``noise_level``: how this job's model
+    turns its sampler's sigma into a noise level, decided once when the job starts.
+    """
 
     settings: SoftInpaintingSettings
     timestep_as_noise_level: bool = True
+    noise_level: NoiseLevel = SIGMA_IS_NOISE_LEVEL
     masks: list[Any] = field(default_factory=list)
     overlays: list[Any] = field(default_factory=list)
     previews: list[Any] = field(default_factory=list)

@@ -28,11 +28,15 @@ def register(shared: Any, gr: Any) -> None:
     shared.opts.add_option(ENABLED_BY_DEFAULT, shared.OptionInfo(
         False, "Soft inpainting starts enabled", gr.Checkbox, section=section))
     shared.opts.add_option(TIMESTEP_AS_NOISE_LEVEL, shared.OptionInfo(
-        True, "DDIM, PLMS, UniPC: convert the timestep to its noise level before the schedule",
+        True, "Noise level conversion on by default: flow models (SD3, Flux, ...) and DDIM/PLMS/UniPC "
+              "get the noise level the schedule is made for",
         gr.Checkbox, section=section).info(
-            "These samplers pass a timestep (0-999) instead of a noise level; without conversion the "
-            "soft mask becomes practically binary. Older images that lack the infotext key paste "
-            "back with the conversion off, so they reproduce."))
+            "Flow models pass a sigma from 1 to 0 (used as sigma / (1 - sigma)), DDIM/PLMS/UniPC a "
+            "timestep (0-999); without conversion grey regions lose the original from the first step "
+            "(flow) or the soft mask turns practically binary (timesteps), and on 16-channel latents "
+            "the difference threshold means half the per-channel change. Off reproduces the WebUI's "
+            "built-in. Older images without the conversion's infotext keys paste back with it off, so "
+            "they reproduce."))
     for spec in SETTINGS:
         shared.opts.add_option(default_key(spec.name), shared.OptionInfo(
             spec.default, f"Default {spec.label.lower()}", gr.Slider,

@@ -1,4 +1,4 @@
-"""X/Y/Z plot axes for the on/off switch and the six settings.
+"""X/Y/Z plot axes for the on/off switch, the six settings and the noise level conversion.
 
 An axis value is stored on the cell's job as a fresh dict (``p.soft_inpainting_overrides``); the
 script's ``process`` lays it over the job's arguments, so it goes through the same validation and
@@ -12,11 +12,14 @@ import sys
 from collections.abc import Iterable
 from typing import Any
 
-from lib_soft_inpainting.settings import ENABLED_LABEL, SETTINGS, parse_bool
+from lib_soft_inpainting.settings import ENABLED_LABEL, SETTINGS, TIMESTEP_FLAG, TIMESTEP_LABEL, parse_bool
 
 OVERRIDES_ATTRIBUTE = "soft_inpainting_overrides"
 AXIS_PREFIX = "[Soft inpainting] "
 ENABLED_KEY = "enabled"
+CONVERSION_KEY = TIMESTEP_FLAG
+CONVERSION_AXIS = "Noise level conversion"
+BOOLEAN_AXES = {ENABLED_KEY: ENABLED_LABEL, CONVERSION_KEY: f"\"{TIMESTEP_LABEL}\" ({TIMESTEP_FLAG})"}
 
 
 def overrides(p: Any) -> dict[str, Any]:
@@ -27,8 +30,8 @@ def overrides(p: Any) -> dict[str, Any]:
 
 def _setter(name: str):
     def apply(p: Any, x: Any, xs: Any) -> None:
-        if name == ENABLED_KEY:
-            x = parse_bool(x, ENABLED_LABEL)
+        if name in BOOLEAN_AXES:
+            x = parse_bool(x, BOOLEAN_AXES[name], name)
         setattr(p, OVERRIDES_ATTRIBUTE, {**overrides(p), name: x})
 
     return apply
@@ -44,7 +47,8 @@ def find_xyz_module(scripts_data: Iterable[Any]) -> Any | None:
 
 
 def axis_labels() -> list[str]:
-    return [AXIS_PREFIX + "Enabled", *(AXIS_PREFIX + spec.label for spec in SETTINGS)]
+    return [AXIS_PREFIX + "Enabled", *(AXIS_PREFIX + spec.label for spec in SETTINGS),
+            AXIS_PREFIX + CONVERSION_AXIS]
 
 
 def _from_layout(xyz: Any, name: str, packages: tuple[str, ...]) -> Any | None:
@@ -96,10 +100,13 @@ def register_axes(scripts_data: Iterable[Any]) -> str | None:
         return "X/Y/Z plot axes skipped: this host's X/Y/Z script has no axis list or axis class"
     boolean_choice = _from_layout(xyz, "boolean_choice", ("lib_xyz.utils", "lib_xyz")) or _boolean_choices
     existing = {getattr(option, "label", None) for option in options}
-    enabled_label, *setting_labels = axis_labels()
+    enabled_label, *setting_labels, conversion_label = axis_labels()
     if enabled_label not in existing:
         options.append(make(enabled_label, str, _setter(ENABLED_KEY), choices=boolean_choice(reverse=True)))
     for label, spec in zip(setting_labels, SETTINGS, strict=True):
         if label not in existing:
             options.append(make(label, float, _setter(spec.name)))
+    if conversion_label not in existing:
+        options.append(make(conversion_label, str, _setter(CONVERSION_KEY),
+                            choices=boolean_choice(reverse=True)))
     return None

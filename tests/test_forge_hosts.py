@@ -166,7 +166,7 @@ def test_axes_exist_exactly_once_in_both_start_modes(layout, api_only, capsys) -
     webui = start_webui(xyz_layout=layout, api_only=api_only)
     plot = next(s for s in webui.runner.selectable_scripts if s.title().lower() == "x/y/z plot")
     labels = _axis_labels(plot.current_axis_options)
-    assert len(labels) == 7 and len(set(labels)) == 7
+    assert len(labels) == 8 and len(set(labels)) == 8  # enabled, six settings, the conversion
     assert _axis_labels(webui.xyz.axis_options) == labels
     assert all(getattr(o, "is_img2img", False) for o in webui.xyz.axis_options if o.label in labels)
     assert errors.reported == [] and "Traceback" not in capsys.readouterr().err

@@ -213,7 +213,8 @@ def test_axes_are_registered_once_and_absent_plot_is_fine() -> None:
     webui = start_webui()
     labels = [o.label for o in webui.xyz.axis_options]
     ours = [label for label in labels if label.startswith("[Soft inpainting] ")]
-    assert len(ours) == 7 and "[Soft inpainting] Difference threshold" in ours
+    assert len(ours) == 8 and "[Soft inpainting] Difference threshold" in ours
+    assert "[Soft inpainting] Noise level conversion" in ours
     for callback in script_callbacks.callbacks_before_ui:
         callback()
     assert [o.label for o in webui.xyz.axis_options] == labels, "registering twice adds nothing"

@@ -22,11 +22,12 @@
         ['composite_mask_influence', 'Mask influence', 0, 1, 0.05, 0,
             'How much the painted mask, rather than what actually changed, decides the final composite.'],
         ['composite_difference_threshold', 'Difference threshold', 0, 8, 0.25, 0.5,
-            'How much a region may change and still show the original pixels (50% opacity at this value).'],
+            'How much a region may change and still show the original pixels (50% opacity at this value). ' +
+            'The change is measured per latent channel, so it means the same for 16-channel models.'],
         ['composite_difference_contrast', 'Difference contrast', 0, 8, 0.25, 2,
             'How sharp the step is between kept and regenerated regions. Low values may ghost.'],
     ];
-    var TIMESTEP_LABEL = 'DDIM/PLMS/UniPC: apply the schedule to the noise level, not the timestep';
+    var TIMESTEP_LABEL = 'Noise level conversion (flow models such as SD3 and Flux; DDIM/PLMS/UniPC)';
     var INTRO = 'Soft inpainting lets a grey, blurred mask mean opacity: black keeps the original, white ' +
         'regenerates, grey blends. <strong>High <em>Mask blur</em> values are recommended.</strong>';
 

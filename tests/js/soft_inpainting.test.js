@@ -21,7 +21,7 @@ const SHIM = fs.readFileSync(path.join(__dirname, 'webui_shim.js'), 'utf8');
 const FIXTURE = fs.readFileSync(path.join(__dirname, 'gradio_fixture.js'), 'utf8');
 const ui = require(SOURCE_PATH);
 
-const TIMESTEP_LABEL = 'DDIM/PLMS/UniPC: apply the schedule to the noise level, not the timestep';
+const TIMESTEP_LABEL = 'Noise level conversion (flow models such as SD3 and Flux; DDIM/PLMS/UniPC)';
 const LABELS = ['Soft inpainting', 'Schedule bias', 'Preservation strength', 'Transition contrast boost',
     'Mask influence', 'Difference threshold', 'Difference contrast', 'Preset', TIMESTEP_LABEL];
 
