@@ -2,8 +2,9 @@
 the extension picks, that its soft blend runs every step with the sampler's sigma on each, that grey
 regions are fed one noise, that unmasked pixels stay the original, and start-up on their layouts.
 
-Variants: ``forge_main`` mirrors Forge ``main`` (commit dfdcbab6) and Neo — input-side hard blend
-outside any hook; ``forge_classic_2025_02`` mirrors Forge Classic before 2025-04 (commit 1f95d717) —
+Variants: ``forge_main`` mirrors Forge ``main`` (commit dfdcbab6) — input-side hard blend
+outside any hook; ``neo`` Neo (its public fork's commit 5692d2d1) — the same, with batched latent
+masks; ``forge_classic_2025_02`` mirrors Forge Classic before 2025-04 (commit 1f95d717) —
 no per-step ``on_mask_blend``, its own hard blends; ``xyz_classic`` its ``lib_xyz`` layout; Forge
 ``main``'s ``InputAccordion`` is a function. The plain stand-in is A1111 v1.10.1 (reForge ``main``
 and Forge Classic since 2025-04 blend the same way).
@@ -24,8 +25,9 @@ from soft_inpainting_webui import host_paths
 
 SIZE = (192, 192)
 HOLE = (56, 56, 136, 136)
-FORGE_HOSTS = ("forge_main", "forge_classic_2025_02")
+FORGE_HOSTS = ("forge_main", "neo", "forge_classic_2025_02")
 EXPECTED_PATH = {"a1111": host_paths.StepPath.HOOK, "forge_main": host_paths.StepPath.NEUTRAL_INPUT,
+                 "neo": host_paths.StepPath.NEUTRAL_INPUT,
                  "forge_classic_2025_02": host_paths.StepPath.CALLBACKS}
 
 
@@ -48,11 +50,17 @@ def _record_blends(webui, monkeypatch):
     return calls
 
 
+def _unbatched(mask: torch.Tensor) -> torch.Tensor:
+    """``[C, H, W]`` from the host's latent mask (Neo gives it a batch axis: ``[1, C, H, W]``)."""
+    return mask.reshape(mask.shape[-3:])
+
+
 def _grey_ring_noise(p) -> tuple[float, int]:
     """The noise the model was fed at the first step, relative to that step's sigma, in the grey
     ring (mask 0.35–0.65): the std of ``(x − init) / σ`` there, and how many values it covers."""
     x, sigma = p.sampler.denoiser.seen_inputs[0]
-    ring = (p.nmask > 0.35) & (p.nmask < 0.65)
+    nmask = _unbatched(p.nmask)
+    ring = (nmask > 0.35) & (nmask < 0.65)
     noise = (x - p.init_latent) / sigma[:, None, None, None]
     values = noise[:, ring]
     return float(values.std()), values.numel()
@@ -110,7 +118,8 @@ def test_pictures_match_the_a1111_path_and_keep_the_original_where_the_mask_is_z
         unchanged = np.asarray(mask) == 0
         assert unchanged.mean() > 0.1
         assert np.array_equal(np.asarray(image)[unchanged], original[unchanged])
-    assert torch.equal(p.nmask, reference_p.nmask) and torch.equal(p.mask, reference_p.mask)
+    assert torch.equal(_unbatched(p.nmask), reference_p.nmask)
+    assert torch.equal(_unbatched(p.mask), reference_p.mask)
 
 
 @pytest.mark.parametrize("host", FORGE_HOSTS)

@@ -16,7 +16,7 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
-from fake_model import FakeModel
+from fake_model import FakeModel, with_forge_objects
 from modules import (
     errors,
     processing,
@@ -68,6 +68,13 @@ class WebUI:
     xyz: ModuleType | None
     runner: scripts.ScriptRunner
     extra_scripts: list[type] = field(default_factory=list)
+    host: str = "a1111"
+
+    def model(self, model: FakeModel | None = None) -> FakeModel:
+        """``model`` (default: the SD-like :class:`FakeModel`) as this host holds it: the Forge
+        family's carry ``forge_objects.unet.model.predictor``."""
+        model = model if model is not None else FakeModel()
+        return with_forge_objects(model) if self.host in FORGE_FAMILY else model
 
     @property
     def script(self) -> Any:
@@ -94,7 +101,7 @@ class WebUI:
         if isinstance(mask, str):
             mask = disc_mask(init_images[0].size)
         return processing.StableDiffusionProcessingImg2Img(
-            init_images, mask, model=model or FakeModel(), scripts=self.runner,
+            init_images, mask, model=self.model(model), scripts=self.runner,
             script_args=script_args if script_args is not None else self.args(True), **kwargs)
 
     def start_api(self) -> tuple[Any, api.Api]:
@@ -113,7 +120,8 @@ class WebUI:
         return p, processing.process_images(p)
 
 
-HOSTS = ("a1111", "forge_main", "forge_classic_2025_02")
+HOSTS = ("a1111", "forge_main", "neo", "forge_classic_2025_02")
+FORGE_FAMILY = ("forge_main", "neo", "forge_classic_2025_02")
 
 
 def _use_host(host: str, accordion: str) -> None:
@@ -121,9 +129,12 @@ def _use_host(host: str, accordion: str) -> None:
     if host not in HOSTS:
         raise ValueError(f"unknown host {host!r}")
     sd_samplers_cfg_denoiser.CFGDenoiser = _A1111_DENOISER
+    processing.StableDiffusionProcessingImg2Img.latent_mask_batch_axis = False
     if host != "a1111":
         variant = importlib.import_module(f"variants.{host}")
         sd_samplers_cfg_denoiser.CFGDenoiser = variant.CFGDenoiser
+        processing.StableDiffusionProcessingImg2Img.latent_mask_batch_axis = getattr(
+            variant, "LATENT_MASK_BATCH_AXIS", False)
     ui_components.InputAccordion = ui_components.InputAccordionImpl
     if accordion == "function":
         ui_components.InputAccordion = importlib.import_module("variants.forge_main").InputAccordion
@@ -196,4 +207,4 @@ def start_webui(*, with_xyz: bool = True, builtin_first: type | None = None,
     if api_only:
         for callback in script_callbacks.callbacks_before_ui:
             callback()
-    return WebUI(extension=extension, xyz=xyz, runner=runner)
+    return WebUI(extension=extension, xyz=xyz, runner=runner, host=host)

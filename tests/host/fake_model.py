@@ -52,3 +52,131 @@ class FakeModel:
             self.seen_conditioning.append(image_cond[:, :1].clone())
         target = self.target(x)
         return target + (x - target) / (1 + sigma[:, None, None, None] ** 2)
+
+
+# -- model sampling, where the hosts keep it -----------------------------------------------------------
+
+class ModelSamplingDiscreteFlow:
+    """A1111 1.10's ``modules/models/sd3/sd3_impls.py`` class of that name: 1000 discrete flow sigmas
+    ``shift·t / (1 + (shift − 1)·t)`` for ``t = 1/1000 … 1`` (the last is 1 exactly) and
+    ``noise_scaling = σ·noise + (1 − σ)·latent``. ``SD3Inferencer.model.model_sampling`` holds it."""
+
+    def __init__(self, shift: float = 3.0) -> None:
+        self.shift = shift
+        self.sigmas = self.sigma(torch.arange(1, 1001, dtype=torch.float32))
+
+    def sigma(self, timestep: torch.Tensor) -> torch.Tensor:
+        t = timestep / 1000.0
+        return self.shift * t / (1 + (self.shift - 1) * t)
+
+    def noise_scaling(self, sigma, noise, latent_image, max_denoise=False):
+        return sigma * noise + (1.0 - sigma) * latent_image
+
+
+class ForgePrediction:
+    """Forge's ``backend/modules/k_prediction.py`` predictor as far as ``noise_scaling`` goes (Forge
+    ``main`` dfdcbab6, Neo 5692d2d1): ``"const"`` (flow models: Flux, SD3, Chroma, …) gives
+    ``σ·noise + (1 − σ)·latent``; the others ``latent + σ·noise`` (Neo adds in place)."""
+
+    def __init__(self, prediction_type: str = "epsilon") -> None:
+        self.prediction_type = prediction_type
+
+    def noise_scaling(self, sigma, noise, latent_image, max_denoise=False):
+        sigma = sigma.view(sigma.shape[:1] + (1,) * (noise.ndim - 1))
+        if self.prediction_type == "const":
+            return sigma * noise + (1.0 - sigma) * latent_image
+        noise = noise * (torch.sqrt(1.0 + sigma ** 2.0) if max_denoise else sigma)
+        noise += latent_image
+        return noise
+
+
+class _Namespace:
+    def __init__(self, **fields) -> None:
+        self.__dict__.update(fields)
+
+
+def with_forge_objects(model: FakeModel) -> FakeModel:
+    """The model as the Forge family holds it: ``forge_objects.unet.model.predictor`` (idempotent;
+    a flow model gets the ``"const"`` predictor). Forge's models have no A1111 ``model`` attribute."""
+    if getattr(model, "forge_objects", None) is None:
+        prediction = "const" if isinstance(model, FakeFlowModel) else "epsilon"
+        predictor = getattr(model, "forge_predictor", None) or ForgePrediction(prediction)
+        model.forge_objects = _Namespace(unet=_Namespace(model=_Namespace(predictor=predictor)))
+        model.__dict__.pop("model", None)
+    return model
+
+
+# -- a flow-matching model, shaped like A1111 1.10's SD3 ---------------------------------------------------
+
+FLOW_LATENT_CHANNELS = 16
+
+
+class FakeFlowModel(FakeModel):
+    """A flow-matching model with 16 latent channels, shaped like A1111 1.10's ``SD3Inferencer``.
+
+    - "VAE": the 4 channels of :class:`FakeModel` and three transforms of them (16 channels of
+      about the same spread); decoding reads the colour channels as before.
+    - Sampler input ``(1 − σ)·x₀ + σ·ε`` for σ in 0–1 (``add_noise_to_latent`` starts img2img so);
+      the denoiser is the exact posterior mean for ``x₀ ~ N(target, I)``:
+      ``target + (1 − σ)/((1 − σ)² + σ²)·(x − (1 − σ)·target)``.
+    - ``model.model_sampling``: :class:`ModelSamplingDiscreteFlow` (shift 3), as in A1111;
+      ``alphas_cumprod = 1 / (σ² + 1)`` of its sigmas, as ``SD3Inferencer`` sets it.
+    """
+
+    latent_channels = FLOW_LATENT_CHANNELS
+
+    def __init__(self, shift: float = 3.0) -> None:
+        super().__init__()
+        self.model = _Namespace(model_sampling=ModelSamplingDiscreteFlow(shift))
+        self.flow_sampling = self.model.model_sampling
+        self.alphas_cumprod = 1 / (self.flow_sampling.sigmas ** 2 + 1)
+
+    @staticmethod
+    def encode(pixels: torch.Tensor) -> torch.Tensor:
+        base = FakeModel.encode(pixels)
+        return torch.cat([base, 0.5 * base + 0.25, -base, base.roll(1, dims=1)], 1)
+
+    def target(self, like: torch.Tensor) -> torch.Tensor:
+        colour = torch.tensor(GENERATED_COLOUR, dtype=like.dtype, device=like.device) / 255
+        picture = colour[None, :, None, None].expand(1, 3, OPT_F, OPT_F)
+        return self.encode(picture).expand_as(like)
+
+    def denoise(self, x: torch.Tensor, sigma: torch.Tensor, image_cond: torch.Tensor | None = None
+                ) -> torch.Tensor:
+        self.calls += 1
+        target = self.target(x)
+        s = sigma[:, None, None, None]
+        return target + (1 - s) / ((1 - s) ** 2 + s ** 2) * (x - (1 - s) * target)
+
+    def add_noise_to_latent(self, x: torch.Tensor, noise: torch.Tensor, amount: torch.Tensor) -> torch.Tensor:
+        """A1111's ``SD3Inferencer.add_noise_to_latent``: img2img's first sampler input."""
+        return x * (1 - amount) + noise * amount
+
+    def get_sigmas(self, steps: int) -> torch.Tensor:
+        """k-diffusion's ``DiscreteSchedule.get_sigmas`` over the 1000 flow sigmas (A1111 SD3's
+        default schedule): ``steps`` values from σ_max = 1 down, log-interpolated, then 0."""
+        t = torch.linspace(999, 0, steps, dtype=torch.float32)
+        log_sigmas = self.flow_sigmas_log()
+        low, high = t.floor().long(), t.ceil().long()
+        w = t - low
+        sigmas = ((1 - w) * log_sigmas[low] + w * log_sigmas[high]).exp()
+        return torch.cat([sigmas, sigmas.new_zeros(1)])
+
+    def flow_sigmas_log(self) -> torch.Tensor:
+        return self.flow_sampling.sigmas.log()
+
+
+class UnknownSampling:
+    """A model sampling of neither kind (``cos·latent + sin·noise``, a variance-preserving input)."""
+
+    def noise_scaling(self, sigma, noise, latent_image, max_denoise=False):
+        return torch.cos(sigma) * latent_image + torch.sin(sigma) * noise
+
+
+class FakeUnknownModel(FakeModel):
+    """An SD-like model whose model sampling is neither a noise level nor flow matching."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.model = _Namespace(model_sampling=UnknownSampling())
+        self.forge_predictor = UnknownSampling()

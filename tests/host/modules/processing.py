@@ -121,6 +121,8 @@ def create_infotext(p: Any) -> str:
 class StableDiffusionProcessingImg2Img:
     """The fields of an img2img job that the extension and this stand-in use."""
 
+    latent_mask_batch_axis = False  # a host variant's difference (Neo: the latent masks are batched)
+
     def __init__(self, init_images: list[Image.Image], mask: Image.Image | None, *, model: Any,
                  width: int = 64, height: int = 64, batch_size: int = 1, n_iter: int = 1, steps: int = 8,
                  denoising_strength: float = 0.75, seed: int = 1, sampler_name: str = "Euler",
@@ -223,6 +225,8 @@ class StableDiffusionProcessingImg2Img:
             latmask = np.tile(latmask[None], (self.init_latent.shape[1], 1, 1))
             self.mask = torch.asarray(1.0 - latmask)
             self.nmask = torch.asarray(latmask)
+            if self.latent_mask_batch_axis:  # Neo: [1, C, H, W]
+                self.mask, self.nmask = self.mask[None], self.nmask[None]
         self.image_conditioning = self._image_conditioning(image * 2 - 1, image_mask)
 
     def _image_conditioning(self, source: torch.Tensor, image_mask: Image.Image | None

@@ -43,7 +43,9 @@ def karras_sigmas(steps: int, sigma_min: float = 0.0292, sigma_max: float = 14.6
 
 
 class KDiffusionSampler:
-    """Euler with a Karras schedule; img2img starts ``denoising_strength`` of the way in."""
+    """Euler with a Karras schedule (a model with its own ``get_sigmas``, such as A1111's SD3
+    denoiser, uses that); img2img starts ``denoising_strength`` of the way in, with the model's
+    ``add_noise_to_latent`` where it has one (A1111 1.10 SD3), else ``x + σ·noise``."""
 
     def __init__(self, model: Any) -> None:
         self.model = model
@@ -51,10 +53,12 @@ class KDiffusionSampler:
     def sample_img2img(self, p: Any, x: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         steps = p.steps
         t_enc = int(min(p.denoising_strength, 0.999) * steps)
-        sigmas = karras_sigmas(steps)[steps - t_enc - 1:]
+        get_sigmas = getattr(self.model, "get_sigmas", None)
+        sigmas = (get_sigmas(steps) if get_sigmas is not None else karras_sigmas(steps))[steps - t_enc - 1:]
         denoiser = sd_samplers_cfg_denoiser.CFGDenoiser(p, self.model)  # the host's class, looked up now
         self.denoiser = denoiser
-        xi = x + noise * sigmas[0]
+        add_noise = getattr(self.model, "add_noise_to_latent", None)
+        xi = add_noise(x, noise, sigmas[0]) if add_noise is not None else x + noise * sigmas[0]
         s_in = xi.new_ones([xi.shape[0]])
         for i in range(len(sigmas) - 1):
             denoised = denoiser(xi, sigmas[i] * s_in)

@@ -1,8 +1,11 @@
-"""Forge ``main`` (lllyasviel/stable-diffusion-webui-forge, commit dfdcbab6, 2025) and Neo: the
-denoiser hard-blends the noisy input with freshly noised original latents *before* the model,
-always, outside any hook (``x = x * nmask + noisy_initial_latent * mask``), then calls
-``on_mask_blend`` after the model. Timestep samplers set ``classic_ddim_eps_estimation`` and turn
-the timestep into a sigma first; ``mask_before_denoising`` is never set.
+"""Forge ``main`` (lllyasviel/stable-diffusion-webui-forge, commit dfdcbab6, 2025): the denoiser
+hard-blends the noisy input with freshly noised original latents *before* the model, always,
+outside any hook (``x = x * nmask + noisy_initial_latent * mask``, the noised latents made by the
+model's own ``forge_objects.unet.model.predictor.noise_scaling``: ``init + σ·noise`` for SD models,
+``(1 − σ)·init + σ·noise`` for flow models), then calls ``on_mask_blend`` after the model. Timestep
+samplers set ``classic_ddim_eps_estimation`` and turn the timestep into a sigma first;
+``mask_before_denoising`` is never set. (The real denoiser reaches the model as
+``self.inner_model.inner_model``; here it is ``self.model``.) Neo's differences: ``variants/neo.py``.
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ from modules.sd_samplers_cfg_denoiser import CFGDenoiser as A1111Denoiser
 class CFGDenoiser(A1111Denoiser):
     def forward(self, x, sigma):
         if self.mask is not None:
+            predictor = self.model.forge_objects.unet.model.predictor
             fresh_noise = torch.randn_like(self.init_latent)
-            noisy_initial_latent = self.init_latent + sigma[:, None, None, None] * fresh_noise
+            noisy_initial_latent = predictor.noise_scaling(sigma[:, None, None, None], fresh_noise,
+                                                           self.init_latent, max_denoise=False)
             x = x * self.nmask + noisy_initial_latent * self.mask
 
         x = self.before_model(x, sigma)
