@@ -42,6 +42,7 @@ from lib_soft_inpainting.settings import (
 from lib_soft_inpainting.ui import build_controls
 from soft_inpainting_webui import api, coexistence, host_paths, host_support, noise_levels, options, xyz
 from soft_inpainting_webui.job import JobState, job_state, start_job
+from soft_inpainting_webui.latent_shapes import fold_frames, unfold_frames
 
 TITLE = "Soft Inpainting"
 ERROR_INFOTEXT_KEY = "Soft inpainting error"
@@ -199,6 +200,7 @@ class Script(scripts.Script):
         nmask = getattr(p, "nmask", None)
         if state is None or nmask is None:
             return
+        nmask = fold_frames(nmask)
         helpers = _picture_helpers()
         overlays = pictures.rebuild_overlay_images(p.init_images, shared.opts.img2img_background_color,
                                                    p.paste_to, p.resize_mode, p.width, p.height, helpers)
@@ -208,9 +210,10 @@ class Script(scripts.Script):
         else:
             device = _post_sample_device(ps.samples)
             reference = noise_levels.distance_reference_channels(state.timestep_as_noise_level)
-            result = pictures.adaptive_composite(state.settings, nmask.to(device), p.init_latent.to(device),
-                                                 ps.samples.to(device), overlays, p.width, p.height,
-                                                 p.paste_to, helpers, reference_channels=reference)
+            result = pictures.adaptive_composite(state.settings, nmask.to(device),
+                                                 fold_frames(p.init_latent).to(device),
+                                                 fold_frames(ps.samples).to(device), overlays, p.width,
+                                                 p.height, p.paste_to, helpers, reference_channels=reference)
             if reference is not None and ps.samples.shape[1] != reference:
                 p.extra_generation_params[CHANNELS_INFOTEXT_KEY] = True
         state.masks, state.overlays = result.masks, result.overlays
@@ -265,8 +268,10 @@ def _step_sigma(p: Any, state: JobState, denoiser: Any, sigma: Any) -> Any:
 
 
 def _soft_blend(state: JobState, init_latent: Any, current_latent: Any, nmask: Any, sigma: Any) -> Any:
-    t = get_modified_nmask(state.settings, nmask.to(current_latent.device), sigma)
-    return latent_blend(state.settings, init_latent, current_latent, t)
+    """SPEC §5 on this step; 5-D latents (Neo's video-VAE models) are blended frame by frame."""
+    t = get_modified_nmask(state.settings, fold_frames(nmask).to(current_latent.device), sigma)
+    blended = latent_blend(state.settings, fold_frames(init_latent), fold_frames(current_latent), t)
+    return unfold_frames(blended, like=current_latent)
 
 
 def _parse_with_overrides(p: Any, args: Any) -> ParsedArgs:

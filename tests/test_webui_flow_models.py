@@ -358,3 +358,43 @@ def test_grey_regions_of_a_flow_job_are_fed_one_noise(host) -> None:
     ring = (nmask > 0.35) & (nmask < 0.65)
     values = noise[:, ring]
     assert values.numel() > 500 and 0.93 < float(values.std()) < 1.07
+
+
+# --- Neo's video-VAE models: picture latents [B, 16, 1, h, w] --------------------------------------
+
+def test_neo_blends_and_composites_five_dimensional_latents_frame_by_frame(monkeypatch) -> None:
+    """Qwen-Image, Anima and Wan keep a picture as one frame; the blend and the composite are the
+    4-D ones of that frame, and the original stays where the mask is 0."""
+    webui = start_webui(host="neo")
+    calls = _record(webui, monkeypatch)
+    size = (192, 192)
+    p, processed = _run(webui, True, model=FakeFlowModel(frames=True), batch_size=2, width=size[0],
+                        height=size[1], mask=disc_mask(size, (64, 64, 128, 128)), mask_blur=4,
+                        init_images=[photo(size)])
+    assert p.init_latent.dim() == 5 and p.nmask.shape[:3] == (1, 16, 1)
+    assert errors.reported == []
+    expected = [_oracle_noise_level(s) for s in _flow_schedule()]
+    assert [c[0] for c in calls] == pytest.approx(expected, rel=1e-6)
+    settings = p.soft_inpainting.settings
+    for raw, (_, init, current, nmask, result) in zip(_flow_schedule(), calls, strict=True):
+        assert result.shape == current.shape and result.dim() == 5
+        t = oracle_get_modified_nmask(settings, nmask[:, :, 0], _oracle_noise_level(raw))
+        want = oracle_latent_blend(settings, init[:, :, 0], current[:, :, 0], t)
+        err = np.linalg.norm(result[:, :, 0].numpy() - want, axis=1)
+        assert (err <= 1e-5 * np.linalg.norm(want, axis=1) + 1e-6).all()
+    assert len(p.soft_inpainting.masks) == 2
+    original = _pixels(photo(size))
+    for image, mask in zip(processed.images, p.soft_inpainting.masks, strict=True):
+        kept = np.asarray(mask) == 0
+        assert kept.mean() > 0.1 and np.array_equal(_pixels(image)[kept], original[kept])
+
+
+def test_folded_frames_round_trip() -> None:
+    from soft_inpainting_webui.latent_shapes import fold_frames, unfold_frames
+
+    for shape in ((2, 16, 1, 5, 6), (2, 16, 3, 5, 6), (2, 4, 5, 6), (16, 5, 6)):
+        x = torch.randn(shape)
+        folded = fold_frames(x)
+        assert folded.dim() == min(x.dim(), 4) and torch.equal(unfold_frames(folded, like=x), x)
+    x = torch.randn(2, 4, 3, 5, 6)
+    assert torch.equal(fold_frames(x)[1], x[0, :, 1]), "frame 1 of item 0 is batch item 1"

@@ -121,20 +121,26 @@ class FakeFlowModel(FakeModel):
       ``target + (1 − σ)/((1 − σ)² + σ²)·(x − (1 − σ)·target)``.
     - ``model.model_sampling``: :class:`ModelSamplingDiscreteFlow` (shift 3), as in A1111;
       ``alphas_cumprod = 1 / (σ² + 1)`` of its sigmas, as ``SD3Inferencer`` sets it.
+    - ``frames=True``: latents ``[B, 16, 1, h, w]``, as Neo's models with a video VAE (Qwen-Image,
+      Anima, Wan) keep a picture.
     """
 
     latent_channels = FLOW_LATENT_CHANNELS
 
-    def __init__(self, shift: float = 3.0) -> None:
+    def __init__(self, shift: float = 3.0, frames: bool = False) -> None:
         super().__init__()
+        self.frames = frames
         self.model = _Namespace(model_sampling=ModelSamplingDiscreteFlow(shift))
         self.flow_sampling = self.model.model_sampling
         self.alphas_cumprod = 1 / (self.flow_sampling.sigmas ** 2 + 1)
 
-    @staticmethod
-    def encode(pixels: torch.Tensor) -> torch.Tensor:
+    def encode(self, pixels: torch.Tensor) -> torch.Tensor:
         base = FakeModel.encode(pixels)
-        return torch.cat([base, 0.5 * base + 0.25, -base, base.roll(1, dims=1)], 1)
+        latents = torch.cat([base, 0.5 * base + 0.25, -base, base.roll(1, dims=1)], 1)
+        return latents.unsqueeze(2) if self.frames else latents
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        return FakeModel.decode(latents.squeeze(2) if latents.dim() == 5 else latents)
 
     def target(self, like: torch.Tensor) -> torch.Tensor:
         colour = torch.tensor(GENERATED_COLOUR, dtype=like.dtype, device=like.device) / 255
@@ -145,7 +151,7 @@ class FakeFlowModel(FakeModel):
                 ) -> torch.Tensor:
         self.calls += 1
         target = self.target(x)
-        s = sigma[:, None, None, None]
+        s = sigma.reshape(-1, *[1] * (x.dim() - 1))
         return target + (1 - s) / ((1 - s) ** 2 + s ** 2) * (x - (1 - s) * target)
 
     def add_noise_to_latent(self, x: torch.Tensor, noise: torch.Tensor, amount: torch.Tensor) -> torch.Tensor:

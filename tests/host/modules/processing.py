@@ -217,7 +217,7 @@ class StableDiffusionProcessingImg2Img:
             self.init_latent = F.interpolate(self.init_latent, size=(self.height // 8, self.width // 8),
                                              mode="bilinear")
         if image_mask is not None:
-            latent_size = (self.init_latent.shape[3], self.init_latent.shape[2])
+            latent_size = (self.init_latent.shape[-1], self.init_latent.shape[-2])
             latmask = latent_mask.convert("RGB").resize(latent_size)
             latmask = np.moveaxis(np.array(latmask, dtype=np.float32), 2, 0)[0] / 255
             if self.mask_round:
@@ -225,7 +225,9 @@ class StableDiffusionProcessingImg2Img:
             latmask = np.tile(latmask[None], (self.init_latent.shape[1], 1, 1))
             self.mask = torch.asarray(1.0 - latmask)
             self.nmask = torch.asarray(latmask)
-            if self.latent_mask_batch_axis:  # Neo: [1, C, H, W]
+            if self.init_latent.dim() == 5:  # Neo's video-VAE latents [B, C, 1, h, w]: [C, 1, h, w]
+                self.mask, self.nmask = self.mask[:, None], self.nmask[:, None]
+            if self.latent_mask_batch_axis:  # Neo: [1, C, h, w] (or [1, C, 1, h, w])
                 self.mask, self.nmask = self.mask[None], self.nmask[None]
         self.image_conditioning = self._image_conditioning(image * 2 - 1, image_mask)
 
