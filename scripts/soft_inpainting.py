@@ -3,6 +3,11 @@
 It reads the host's job object, calls the core, and writes results back. Everything one job
 computes lives on that job (``p.soft_inpainting``), never on this Script object, which the host
 shares between all requests.
+
+It is on img2img and on txt2img. A txt2img job has no mask, so nothing acts on it; the accordion is
+there so that the inpainting passes other extensions run on the finished picture (ADetailer's, which
+carry this script by its file name, ``soft_inpainting``) get the user's settings
+(``soft_inpainting_webui.inner_passes``).
 """
 
 from __future__ import annotations
@@ -35,14 +40,15 @@ from lib_soft_inpainting.settings import (
     parse_script_args,
     settings_from_infotext,
 )
-from lib_soft_inpainting.ui import build_controls
-from soft_inpainting_webui import api, coexistence, host_paths, host_support, options, xyz
+from lib_soft_inpainting.ui import TXT2IMG_INTRO, TXT2IMG_LABEL, build_controls
+from soft_inpainting_webui import api, coexistence, host_paths, host_support, inner_passes, options, xyz
 from soft_inpainting_webui.job import JobState, job_state, start_job
 
 TITLE = "Soft Inpainting"
 ERROR_INFOTEXT_KEY = "Soft inpainting error"
 OUR_INFOTEXT_KEYS = (ENABLED_INFOTEXT_KEY, *(s.infotext_key for s in SETTINGS), TIMESTEP_INFOTEXT_KEY,
-                     ERROR_INFOTEXT_KEY, "Soft inpainting note")
+                     ERROR_INFOTEXT_KEY, "Soft inpainting note", inner_passes.USED_IN_KEY)
+TXT2IMG_ELEM_ID_PREFIX = "txt2img_"
 MISSING_HOOKS = host_support.missing_hooks(scripts)
 if MISSING_HOOKS:
     print(host_support.too_old_message(TITLE, MISSING_HOOKS))
@@ -88,28 +94,38 @@ def _set_generation_params(p: Any, entries: dict[str, Any]) -> None:
 
 
 class Script(scripts.Script):
-    """Soft inpainting for img2img's inpaint modes."""
+    """Soft inpainting for img2img's inpaint modes, and for the inpainting passes other extensions
+    run on txt2img and img2img pictures."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.section = "inpaint"
         # The host builds every script before any UI (also in API-only mode, where on_before_ui
         # comes too late for the X/Y/Z plot's choices); registering is idempotent.
         if not MISSING_HOOKS:
             _register_axes()
 
+    @property
+    def section(self) -> str | None:
+        """img2img: with the inpaint controls; txt2img: with the other always-on scripts (the host
+        builds no "inpaint" section there)."""
+        return "inpaint" if self.is_img2img else None
+
     def title(self) -> str:
         return TITLE
 
     def show(self, is_img2img: bool) -> Any:
-        return scripts.AlwaysVisible if is_img2img and not MISSING_HOOKS else False
+        return False if MISSING_HOOKS else scripts.AlwaysVisible
 
     def ui(self, is_img2img: bool) -> list[Any] | None:
-        if not is_img2img:
-            return None
-        controls = build_controls(InputAccordion, options.user_defaults(shared.opts),
-                                  enabled_default=options.enabled_by_default(shared.opts),
-                                  timestep_default=options.timestep_as_noise_level(shared.opts))
+        if is_img2img:
+            controls = build_controls(InputAccordion, options.user_defaults(shared.opts),
+                                      enabled_default=options.enabled_by_default(shared.opts),
+                                      timestep_default=options.timestep_as_noise_level(shared.opts))
+        else:  # collapsed and off whatever the Settings page says: a txt2img job has no mask
+            controls = build_controls(InputAccordion, options.user_defaults(shared.opts),
+                                      timestep_default=options.timestep_as_noise_level(shared.opts),
+                                      elem_id_prefix=TXT2IMG_ELEM_ID_PREFIX, label=TXT2IMG_LABEL,
+                                      intro=TXT2IMG_INTRO)
         self.infotext_fields = [(control, _paste_reader(i)) for i, control in enumerate(controls.inputs)]
         self.paste_field_names = controls.infotext_keys
         return controls.inputs
@@ -120,6 +136,7 @@ class Script(scripts.Script):
         """Before any script's ``process``: if the built-in extension is enabled on this job too,
         switch it off for the job and act alone (with its settings when ours are off)."""
         start_job(p, None)
+        inner_passes.begin_job(p)
         message = coexistence.take_over_builtin(p, self)
         if message:
             print(message)
@@ -131,8 +148,9 @@ class Script(scripts.Script):
         traceback): the job runs without soft inpainting and the error goes into the infotext.
         """
         start_job(p, None)
+        outer = inner_passes.enclosing_job(p) if processing_uses_inpainting(p) else None
         try:
-            parsed = _parse_with_overrides(p, args)
+            parsed = _parse_with_overrides(p, args, outer)
         except SettingsError as error:
             _set_generation_params(p, {ERROR_INFOTEXT_KEY: str(error)})
             print(f"[{TITLE}] {error}: soft inpainting is off for this job")
@@ -144,12 +162,16 @@ class Script(scripts.Script):
             return
         for note in parsed.settings.adjustments:
             print(f"[{TITLE}] {note}")
+        note = inner_passes.blur_note(p, outer) if outer is not None else None
+        if note:
+            print(f"[{TITLE}] {note}")
         p.mask_round = False
         _set_generation_params(p, parsed.settings.infotext())
         timestep_flag = parsed.timestep_as_noise_level
         if timestep_flag is None:
             timestep_flag = options.timestep_as_noise_level(shared.opts)
-        start_job(p, JobState(parsed.settings, timestep_as_noise_level=timestep_flag))
+        start_job(p, JobState(parsed.settings, timestep_as_noise_level=timestep_flag, owner=id(p),
+                              outer=outer))
 
     def process_before_every_sampling(self, p: Any, *args: Any, **kwargs: Any) -> None:
         """Forge-family hosts that hard-blend on their own: hand the sampler a neutral mask (it
@@ -180,6 +202,8 @@ class Script(scripts.Script):
         state = job_state(p)
         if state is not None:
             host_paths.restore_masks(p, state.real_masks)  # sampling may have ended before step 1
+            if state.outer is not None:
+                inner_passes.report(p, state.outer, OUR_INFOTEXT_KEYS)
         nmask = getattr(p, "nmask", None)
         if state is None or nmask is None:
             return
@@ -208,9 +232,12 @@ class Script(scripts.Script):
         state.previews.append(state.masks[ppmo.index])
 
     def postprocess(self, p: Any, processed: Any, *args: Any) -> None:
-        """With the host's "return mask" options on, add each adaptive mask as a labelled image."""
+        """With the host's "return mask" options on, add each adaptive mask as a labelled image.
+
+        Only for the job itself: ADetailer also calls ``postprocess`` with a copy of the job and a
+        throw-away result once per batch, which must not take this job's previews."""
         state = job_state(p)
-        if state is None or not state.previews:
+        if state is None or not state.previews or state.owner not in (None, id(p)):
             return
         if getattr(shared.opts, "return_mask", False) or getattr(shared.opts, "return_mask_composite", False):
             s = state.settings
@@ -241,10 +268,11 @@ def _soft_blend(state: JobState, init_latent: Any, current_latent: Any, nmask: A
     return latent_blend(state.settings, init_latent, current_latent, t)
 
 
-def _parse_with_overrides(p: Any, args: Any) -> ParsedArgs:
-    """The job's arguments, with any X/Y/Z axis values laid over them (validated the same way)."""
+def _parse_with_overrides(p: Any, args: Any, outer: Any = None) -> ParsedArgs:
+    """The job's arguments, with any X/Y/Z axis values laid over them (validated the same way); an
+    inner pass built from scratch by another extension takes its outer job's axis values."""
     parsed = parse_script_args(args, defaults=options.user_defaults(shared.opts))
-    overrides = xyz.overrides(p)
+    overrides = xyz.overrides(p) or (xyz.overrides(outer) if outer is not None else {})
     if not overrides:
         return parsed
     enabled = overrides.pop(xyz.ENABLED_KEY, parsed.enabled)

@@ -25,6 +25,10 @@ class JobState:
     previews: list[Any] = field(default_factory=list)
     # Forge-family paths: the job's real latent masks while the sampler holds neutral ones.
     real_masks: Any = None
+    # ``id`` of the job this state was made for (a copy of the job shares the attribute, not the id).
+    owner: int | None = None
+    # An inner pass run by another extension (ADetailer): the job whose picture it works on.
+    outer: Any = None
 
 
 def job_state(p: Any) -> JobState | None:

@@ -1,0 +1,149 @@
+"""Soft inpainting in the inpainting passes other extensions run on a finished picture (SPEC §15).
+
+ADetailer (25.x) runs, from the outer job's ``postprocess_image``, one inner img2img inpaint job
+per detected face or hand. Its script runner is a shallow copy of the outer job's, filtered to the
+always-on scripts whose file stem it lists (``soft_inpainting`` among them), and its
+``script_args`` a copy of the outer job's, so this extension runs in the inner pass with the
+settings the user chose for the outer job (on txt2img too, where the accordion exists for this).
+The inner job is an ordinary inpainting job with its own mask and state; nothing here changes how
+soft inpainting acts in it. This module adds what an inner pass cannot see by itself:
+
+- **its outer job.** No hook says that a job runs inside another, and ADetailer links the inner
+  job to the outer one by nothing but the call: the inner ``process_images`` runs inside the outer
+  job's ``postprocess_image``. So the outer job is the nearest caller on the current thread's call
+  stack holding a job (a local named ``p``, the name every WebUI-family host and ADetailer use)
+  that went through this extension's ``before_process``. The call stack cannot go stale: a job
+  that failed, or ADetailer's ``copy(p)`` handed to ``process`` once per batch, is never taken for
+  an outer job once its call has returned.
+- **the final picture's infotext.** The inner job's infotext is discarded by ADetailer; only the
+  outer job's ends up in the picture. The inner pass's entries go into the outer job's
+  ``extra_generation_params`` as callables, which the host evaluates per image (A1111 1.8+ and the
+  Forge family: ``value(**locals())`` in ``create_infotext``, ``None`` leaves the key out), so only
+  the pictures an inner pass changed mention it. ADetailer copies no callable into its inner
+  passes (``copy_extra_params``), so these entries never travel back in.
+- **the mask blur note.** ADetailer's mask blur is 4 by default: too narrow an edge to be grey.
+  The console says so once per outer job, naming ADetailer's setting.
+- **X/Y/Z axes of the outer job.** An axis value lives on the outer job (``p.soft_inpainting_overrides``);
+  ADetailer builds its inner job from scratch, so the inner pass reads the outer job's values.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+RECORD_ATTRIBUTE = "soft_inpainting_inner_passes"
+USED_IN_KEY = "Soft inpainting used in"
+# Below this the mask's edge is too narrow to be grey (the img2img accordion's hint says the same).
+MIN_MASK_BLUR = 16
+SUGGESTED_MASK_BLUR = 32
+MAX_FRAMES = 200
+
+
+@dataclass
+class InnerPasses:
+    """On every job this extension sees: what inner passes run inside it have reported."""
+
+    images: set[tuple[int, int]] = field(default_factory=set)  # (iteration, index in batch)
+    names: list[str] = field(default_factory=list)
+    blur_noted: bool = False
+
+    def used_for(self, p: Any, index: Any, use_main_prompt: bool) -> bool:
+        if use_main_prompt or index is None:
+            return bool(self.images)
+        return (int(getattr(p, "iteration", 0) or 0), int(index)) in self.images
+
+
+def begin_job(p: Any) -> None:
+    """Every job starts with an empty record (a fresh object: a copy of an earlier job shares none)."""
+    setattr(p, RECORD_ATTRIBUTE, InnerPasses())
+
+
+def record_of(p: Any) -> InnerPasses | None:
+    record = getattr(p, RECORD_ATTRIBUTE, None)
+    return record if isinstance(record, InnerPasses) else None
+
+
+def enclosing_job(p: Any, frame: Any = None) -> Any | None:
+    """The job whose run called this one's (see the module's docstring), or None for a top-level job.
+
+    ``frame``: where to start looking (default: the caller's frame).
+    """
+    frame = frame if frame is not None else sys._getframe(1)
+    for _ in range(MAX_FRAMES):
+        if frame is None:
+            return None
+        try:
+            candidate = frame.f_locals.get("p")
+        except Exception:  # a frame whose locals cannot be read is not a job's
+            candidate = None
+        if candidate is not None and candidate is not p and record_of(candidate) is not None:
+            return candidate
+        frame = frame.f_back
+    return None
+
+
+def pass_name(p: Any) -> str:
+    """Who runs this inner pass: ADetailer marks its inner jobs with ``_ad_inner``."""
+    return "ADetailer" if getattr(p, "_ad_inner", False) else "inner inpainting pass"
+
+
+def mask_blur(p: Any) -> float | None:
+    """The inner job's mask blur (the smaller of A1111's x and y blurs when they differ)."""
+    values = [getattr(p, name, None) for name in ("mask_blur_x", "mask_blur_y")]
+    values = [v for v in values if isinstance(v, int | float)]
+    if not values:
+        value = getattr(p, "mask_blur", None)
+        values = [value] if isinstance(value, int | float) else []
+    return min(values) if values else None
+
+
+def blur_note(p: Any, outer: Any) -> str | None:
+    """The console line for an inner pass whose mask blur is too low, once per outer job."""
+    record = record_of(outer)
+    blur = mask_blur(p)
+    if record is None or record.blur_noted or blur is None or blur >= MIN_MASK_BLUR:
+        return None
+    record.blur_noted = True
+    if pass_name(p) == "ADetailer":
+        setting = "ADetailer's \"Inpaint mask blur\" (ad_mask_blur)"
+    else:
+        setting = "the mask blur of the extension that runs this inpainting pass"
+    return (f"the {pass_name(p)} pass blurs its mask by {blur:g} pixels: too narrow an edge for soft "
+            f"inpainting to blend. Raise {setting} to {MIN_MASK_BLUR} or more ({SUGGESTED_MASK_BLUR} works "
+            f"well). Said once per job.")
+
+
+def _entry(record: InnerPasses, value: Any) -> Callable[..., Any]:
+    def per_image(p: Any = None, index: Any = None, use_main_prompt: bool = False, **_: Any) -> Any:
+        return value if record.used_for(p, index, use_main_prompt) else None
+
+    return per_image
+
+
+def report(p: Any, outer: Any, keys: Iterable[str]) -> None:
+    """The inner job ``p`` used soft inpainting: its infotext entries (those of ``keys`` it holds)
+    and where it was used go into the outer job's infotext, for the picture being post-processed.
+
+    An entry the outer job already holds as a plain value (an img2img inpainting job that used soft
+    inpainting itself, with the same settings) is left as it is. The outer job's dict is replaced,
+    not changed in place: the X/Y/Z plot's jobs may share one.
+    """
+    record = record_of(outer)
+    if record is None:
+        return
+    record.images.add((int(getattr(outer, "iteration", 0) or 0), int(getattr(outer, "batch_index", 0) or 0)))
+    name = pass_name(p)
+    if name not in record.names:
+        record.names.append(name)
+    inner = getattr(p, "extra_generation_params", None) or {}
+    entries = {key: inner[key] for key in keys if key in inner and inner[key] is not None}
+    entries[USED_IN_KEY] = "; ".join(record.names)
+    params = dict(getattr(outer, "extra_generation_params", None) or {})
+    for key, value in entries.items():
+        if key in params and not callable(params[key]) and key != USED_IN_KEY:
+            continue
+        params[key] = _entry(record, value)
+    outer.extra_generation_params = params
