@@ -51,7 +51,13 @@ class KDiffusionSampler:
     def sample_img2img(self, p: Any, x: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         steps = p.steps
         t_enc = int(min(p.denoising_strength, 0.999) * steps)
-        sigmas = karras_sigmas(steps)[steps - t_enc - 1:]
+        return self._euler(p, x, noise, karras_sigmas(steps)[steps - t_enc - 1:])
+
+    def sample(self, p: Any, noise: torch.Tensor) -> torch.Tensor:
+        """txt2img: the whole schedule from pure noise."""
+        return self._euler(p, torch.zeros_like(noise), noise, karras_sigmas(p.steps))
+
+    def _euler(self, p: Any, x: torch.Tensor, noise: torch.Tensor, sigmas: torch.Tensor) -> torch.Tensor:
         denoiser = sd_samplers_cfg_denoiser.CFGDenoiser(p, self.model)  # the host's class, looked up now
         self.denoiser = denoiser
         xi = x + noise * sigmas[0]
