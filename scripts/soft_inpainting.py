@@ -236,6 +236,7 @@ class Script(scripts.Script):
 
         Only for the job itself: ADetailer also calls ``postprocess`` with a copy of the job and a
         throw-away result once per batch, which must not take this job's previews."""
+        inner_passes.end_job(p)
         state = job_state(p)
         if state is None or not state.previews or state.owner not in (None, id(p)):
             return

@@ -12,9 +12,9 @@ soft inpainting acts in it. This module adds what an inner pass cannot see by it
   job to the outer one by nothing but the call: the inner ``process_images`` runs inside the outer
   job's ``postprocess_image``. So the outer job is the nearest caller on the current thread's call
   stack holding a job (a local named ``p``, the name every WebUI-family host and ADetailer use)
-  that went through this extension's ``before_process``. The call stack cannot go stale: a job
-  that failed, or ADetailer's ``copy(p)`` handed to ``process`` once per batch, is never taken for
-  an outer job once its call has returned.
+  that is running: it went through this extension's ``before_process`` and has not reached its
+  ``postprocess``. Both conditions matter: a caller may hold an earlier, finished job under the
+  same name, and a job that failed never reaches ``postprocess`` but is no longer on the stack.
 - **the final picture's infotext.** The inner job's infotext is discarded by ADetailer; only the
   outer job's ends up in the picture. The inner pass's entries go into the outer job's
   ``extra_generation_params`` as callables, which the host evaluates per image (A1111 1.8+ and the
@@ -44,8 +44,12 @@ MAX_FRAMES = 200
 
 @dataclass
 class InnerPasses:
-    """On every job this extension sees: what inner passes run inside it have reported."""
+    """On every job this extension sees: whether it is running, and what the inner passes run inside
+    it have reported. ``owner`` is the job's ``id``: a copy of the job shares this record but is
+    not the job (ADetailer hands ``copy(p)`` to ``postprocess`` in the middle of a job)."""
 
+    owner: int
+    running: bool = True
     images: set[tuple[int, int]] = field(default_factory=set)  # (iteration, index in batch)
     names: list[str] = field(default_factory=list)
     blur_noted: bool = False
@@ -58,7 +62,19 @@ class InnerPasses:
 
 def begin_job(p: Any) -> None:
     """Every job starts with an empty record (a fresh object: a copy of an earlier job shares none)."""
-    setattr(p, RECORD_ATTRIBUTE, InnerPasses())
+    setattr(p, RECORD_ATTRIBUTE, InnerPasses(owner=id(p)))
+
+
+def end_job(p: Any) -> None:
+    """The job has finished (its ``postprocess``): from now on it is nobody's outer job."""
+    record = record_of(p)
+    if record is not None and record.owner == id(p):
+        record.running = False
+
+
+def _running(p: Any) -> bool:
+    record = record_of(p)
+    return record is not None and record.running and record.owner == id(p)
 
 
 def record_of(p: Any) -> InnerPasses | None:
@@ -79,7 +95,7 @@ def enclosing_job(p: Any, frame: Any = None) -> Any | None:
             candidate = frame.f_locals.get("p")
         except Exception:  # a frame whose locals cannot be read is not a job's
             candidate = None
-        if candidate is not None and candidate is not p and record_of(candidate) is not None:
+        if candidate is not None and candidate is not p and _running(candidate):
             return candidate
         frame = frame.f_back
     return None
