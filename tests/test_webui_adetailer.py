@@ -158,7 +158,7 @@ def test_on_txt2img_the_inner_pass_blends_in_its_own_mask_with_the_users_setting
 
 
 @pytest.mark.parametrize("ours_first", [False, True])
-def test_the_final_infotext_says_where_soft_inpainting_was_used_and_pastes_back(monkeypatch, ours_first) -> None:
+def test_the_final_infotext_says_where_soft_inpainting_was_used(monkeypatch, ours_first) -> None:
     webui = _webui(monkeypatch, ours_first=ours_first)  # the order of the scripts does not matter
     ours = [True, 0.5, 2.5, 8, 0.25, 1.5, 3]
     _, processed = _txt2img(webui, ours, {"ad_mask_blur": 16})
