@@ -162,9 +162,6 @@ class Script(scripts.Script):
             return
         for note in parsed.settings.adjustments:
             print(f"[{TITLE}] {note}")
-        note = inner_passes.blur_note(p, outer) if outer is not None else None
-        if note:
-            print(f"[{TITLE}] {note}")
         p.mask_round = False
         _set_generation_params(p, parsed.settings.infotext())
         timestep_flag = parsed.timestep_as_noise_level
@@ -204,6 +201,9 @@ class Script(scripts.Script):
             host_paths.restore_masks(p, state.real_masks)  # sampling may have ended before step 1
             if state.outer is not None:
                 inner_passes.report(p, state.outer, OUR_INFOTEXT_KEYS)
+                note = inner_passes.blur_note(p, state.outer)
+                if note:
+                    print(f"[{TITLE}] {note}")
         nmask = getattr(p, "nmask", None)
         if state is None or nmask is None:
             return

@@ -117,19 +117,23 @@ def mask_blur(p: Any) -> float | None:
 
 
 def blur_note(p: Any, outer: Any) -> str | None:
-    """The console line for an inner pass whose mask blur is too low, once per outer job."""
+    """The console line for an inner pass whose mask blur is too low, once per outer job.
+
+    Called when the pass has sampled (``post_sample``): ADetailer also hands ``copy(p)`` of the
+    outer job to ``process`` once per batch, which would otherwise look like a pass of its own.
+    """
     record = record_of(outer)
     blur = mask_blur(p)
     if record is None or record.blur_noted or blur is None or blur >= MIN_MASK_BLUR:
         return None
     record.blur_noted = True
     if pass_name(p) == "ADetailer":
-        setting = "ADetailer's \"Inpaint mask blur\" (ad_mask_blur)"
+        who, setting = "ADetailer's inpainting pass", "ADetailer's \"Inpaint mask blur\" (ad_mask_blur)"
     else:
-        setting = "the mask blur of the extension that runs this inpainting pass"
-    return (f"the {pass_name(p)} pass blurs its mask by {blur:g} pixels: too narrow an edge for soft "
-            f"inpainting to blend. Raise {setting} to {MIN_MASK_BLUR} or more ({SUGGESTED_MASK_BLUR} works "
-            f"well). Said once per job.")
+        who, setting = "An inner inpainting pass", "the mask blur of the extension that runs it"
+    return (f"{who} blurs its mask by {blur:g} pixels: too narrow an edge for soft inpainting to "
+            f"blend. Raise {setting} to {MIN_MASK_BLUR} or more ({SUGGESTED_MASK_BLUR} works well). "
+            f"Said once per job.")
 
 
 def _entry(record: InnerPasses, value: Any) -> Callable[..., Any]:

@@ -229,6 +229,11 @@ def test_a_low_mask_blur_is_said_once_per_job_naming_adetailers_setting(monkeypa
     _txt2img(webui, [True], {"ad_mask_blur": 16})
     _txt2img(webui, [False], {"ad_mask_blur": 4})
     assert "ad_mask_blur" not in capsys.readouterr().out
+    # An img2img job's own low mask blur is not ADetailer's: ADetailer hands a copy of that job to
+    # ``process`` at the end of each batch, which must not be taken for a pass of its own.
+    _img2img(webui, [True], {"ad_mask_blur": 32}, mask=_full_mask(), mask_blur=4, batch_size=2)
+    out = capsys.readouterr().out
+    assert "blurs its mask" not in out and errors.reported == []
 
 
 # --- nothing crosses jobs --------------------------------------------------------------------------------
