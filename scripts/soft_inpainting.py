@@ -47,11 +47,14 @@ from soft_inpainting_webui.job import JobState, job_state, start_job
 TITLE = "Soft Inpainting"
 ERROR_INFOTEXT_KEY = "Soft inpainting error"
 OUR_INFOTEXT_KEYS = (ENABLED_INFOTEXT_KEY, *(s.infotext_key for s in SETTINGS), TIMESTEP_INFOTEXT_KEY,
-                     ERROR_INFOTEXT_KEY, "Soft inpainting note", inner_passes.USED_IN_KEY)
-TXT2IMG_ELEM_ID_PREFIX = "txt2img_"
+                     ERROR_INFOTEXT_KEY, "Soft inpainting note")
 MISSING_HOOKS = host_support.missing_hooks(scripts)
 if MISSING_HOOKS:
     print(host_support.too_old_message(TITLE, MISSING_HOOKS))
+
+# What an inner pass reports to its outer job's infotext is ours too; the txt2img accordion's ids.
+OUR_INFOTEXT_KEYS = (*OUR_INFOTEXT_KEYS, inner_passes.USED_IN_KEY)
+TXT2IMG_ELEM_ID_PREFIX = "txt2img_"
 
 
 def processing_uses_inpainting(p: Any) -> bool:
@@ -148,7 +151,7 @@ class Script(scripts.Script):
         traceback): the job runs without soft inpainting and the error goes into the infotext.
         """
         start_job(p, None)
-        outer = inner_passes.enclosing_job(p) if processing_uses_inpainting(p) else None
+        outer = inner_passes.find_outer_job(p) if processing_uses_inpainting(p) else None
         try:
             parsed = _parse_with_overrides(p, args, outer)
         except SettingsError as error:
@@ -167,8 +170,7 @@ class Script(scripts.Script):
         timestep_flag = parsed.timestep_as_noise_level
         if timestep_flag is None:
             timestep_flag = options.timestep_as_noise_level(shared.opts)
-        start_job(p, JobState(parsed.settings, timestep_as_noise_level=timestep_flag, owner=id(p),
-                              outer=outer))
+        start_job(p, JobState(parsed.settings, timestep_as_noise_level=timestep_flag))
 
     def process_before_every_sampling(self, p: Any, *args: Any, **kwargs: Any) -> None:
         """Forge-family hosts that hard-blend on their own: hand the sampler a neutral mask (it
@@ -199,9 +201,10 @@ class Script(scripts.Script):
         state = job_state(p)
         if state is not None:
             host_paths.restore_masks(p, state.real_masks)  # sampling may have ended before step 1
-            if state.outer is not None:
-                inner_passes.report(p, state.outer, OUR_INFOTEXT_KEYS)
-                note = inner_passes.blur_note(p, state.outer)
+            outer = inner_passes.outer_job(p)
+            if outer is not None:
+                inner_passes.report(p, outer, OUR_INFOTEXT_KEYS)
+                note = inner_passes.blur_note(p, outer)
                 if note:
                     print(f"[{TITLE}] {note}")
         nmask = getattr(p, "nmask", None)

@@ -50,6 +50,7 @@ class InnerPasses:
 
     owner: int
     running: bool = True
+    outer: Any = None  # for an inner pass: the job whose picture it works on
     images: set[tuple[int, int]] = field(default_factory=set)  # (iteration, index in batch)
     names: list[str] = field(default_factory=list)
     blur_noted: bool = False
@@ -99,6 +100,21 @@ def enclosing_job(p: Any, frame: Any = None) -> Any | None:
             return candidate
         frame = frame.f_back
     return None
+
+
+def find_outer_job(p: Any) -> Any | None:
+    """The outer job of ``p`` (None for a top-level job), kept on ``p``'s record for later hooks."""
+    outer = enclosing_job(p, sys._getframe(1))
+    record = record_of(p)
+    if record is not None and record.owner == id(p):
+        record.outer = outer
+    return outer
+
+
+def outer_job(p: Any) -> Any | None:
+    """The outer job :func:`find_outer_job` found for ``p`` in its ``process``."""
+    record = record_of(p)
+    return record.outer if record is not None and record.owner == id(p) else None
 
 
 def pass_name(p: Any) -> str:

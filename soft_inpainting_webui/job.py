@@ -27,8 +27,6 @@ class JobState:
     real_masks: Any = None
     # ``id`` of the job this state was made for (a copy of the job shares the attribute, not the id).
     owner: int | None = None
-    # An inner pass run by another extension (ADetailer): the job whose picture it works on.
-    outer: Any = None
 
 
 def job_state(p: Any) -> JobState | None:
@@ -39,4 +37,6 @@ def job_state(p: Any) -> JobState | None:
 
 def start_job(p: Any, state: JobState | None) -> None:
     """Attach (or clear, with None) the state: a job never sees a previous job's results."""
+    if state is not None:
+        state.owner = id(p)
     setattr(p, JOB_ATTRIBUTE, state)

@@ -152,7 +152,7 @@ def test_on_txt2img_the_inner_pass_blends_in_its_own_mask_with_the_users_setting
     used = [(job_state(p).settings.mask_blend_scale, p.mask_blur, bool(p.inpaint_full_res))
             for p, _ in inner_jobs]
     assert used == [(s, blur, only_masked) for s in (0, 0.5, 8)]
-    assert all(job_state(p).outer is outer and outer.scripts is webui.txt2img_runner
+    assert all(inner_passes.outer_job(p) is outer and outer.scripts is webui.txt2img_runner
                for p, outer in inner_jobs)
     assert errors.reported == []
 
@@ -278,7 +278,7 @@ def test_the_inner_pass_has_its_own_state_and_the_outer_job_gets_callables(monke
     p, _ = _txt2img(webui, [True], {"ad_mask_blur": 16})
     assert job_state(p) is None  # the txt2img job itself carries no soft-inpainting state
     inner, outer = inner_jobs[0]
-    assert outer is p and job_state(inner) is not None and job_state(inner).outer is p
+    assert outer is p and job_state(inner) is not None and inner_passes.outer_job(inner) is p
     ours = {k: v for k, v in p.extra_generation_params.items() if "Soft inpainting" in k}
     assert ours and all(callable(v) for v in ours.values())
     assert not any(callable(v) for v in inner.extra_generation_params.values())
@@ -287,10 +287,10 @@ def test_the_inner_pass_has_its_own_state_and_the_outer_job_gets_callables(monke
 def test_a_top_level_job_is_never_taken_for_an_inner_pass() -> None:
     webui = start_webui()
     p, processed = webui.run(width=64, height=64)
-    assert job_state(p).outer is None and USED_IN not in processed.infotexts[0]
+    assert inner_passes.outer_job(p) is None and USED_IN not in processed.infotexts[0]
     # This frame holds the finished job as ``p``: the next job is not an inner pass of it.
     second, processed = webui.run(width=64, height=64)
-    assert job_state(second).outer is None and USED_IN not in processed.infotexts[0]
+    assert inner_passes.outer_job(second) is None and USED_IN not in processed.infotexts[0]
     assert inner_passes.enclosing_job(copy(p)) is None
 
 

@@ -84,16 +84,10 @@ class WebUI:
     xyz: ModuleType | None
     runner: scripts.ScriptRunner
     extra_scripts: list[type] = field(default_factory=list)
-    txt2img_runner: scripts.ScriptRunner | None = None
-    adetailer: ModuleType | None = None
 
     @property
     def script(self) -> Any:
         return next(s for s in self.runner.alwayson_scripts if isinstance(s, self.extension.Script))
-
-    @property
-    def txt2img_script(self) -> Any:
-        return next(s for s in self.txt2img_runner.alwayson_scripts if isinstance(s, self.extension.Script))
 
     def args(self, *values: Any, adetailer: dict[str, Any] | None = None,
              runner: scripts.ScriptRunner | None = None) -> list[Any]:
@@ -109,6 +103,19 @@ class WebUI:
             ad = next(s for s in runner.alwayson_scripts if isinstance(s, self.adetailer.AfterDetailerScript))
             script_args[ad.args_from:ad.args_to] = [True, False, {**self.adetailer.DEFAULTS, **adetailer}]
         return script_args
+
+    @property
+    def txt2img_runner(self) -> scripts.ScriptRunner:
+        return scripts.scripts_txt2img
+
+    @property
+    def txt2img_script(self) -> Any:
+        return next(s for s in self.txt2img_runner.alwayson_scripts if isinstance(s, self.extension.Script))
+
+    @property
+    def adetailer(self) -> ModuleType | None:
+        """The ADetailer stand-in's module, when ``start_webui(adetailer=True)`` loaded it."""
+        return next((d.module for d in scripts.scripts_data if d.path == str(ADETAILER)), None)
 
     def txt2img_args(self, *values: Any, adetailer: dict[str, Any] | None = None) -> list[Any]:
         return self.args(*values, adetailer=adetailer, runner=self.txt2img_runner)
@@ -247,4 +254,4 @@ def start_webui(*, with_xyz: bool = True, builtin_first: type | None = None,
     if api_only:
         for callback in script_callbacks.callbacks_before_ui:
             callback()
-    return WebUI(extension=extension, xyz=xyz, runner=runner, txt2img_runner=txt2img, adetailer=ad_module)
+    return WebUI(extension=extension, xyz=xyz, runner=runner)

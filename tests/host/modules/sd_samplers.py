@@ -51,13 +51,7 @@ class KDiffusionSampler:
     def sample_img2img(self, p: Any, x: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         steps = p.steps
         t_enc = int(min(p.denoising_strength, 0.999) * steps)
-        return self._euler(p, x, noise, karras_sigmas(steps)[steps - t_enc - 1:])
-
-    def sample(self, p: Any, noise: torch.Tensor) -> torch.Tensor:
-        """txt2img: the whole schedule from pure noise."""
-        return self._euler(p, torch.zeros_like(noise), noise, karras_sigmas(p.steps))
-
-    def _euler(self, p: Any, x: torch.Tensor, noise: torch.Tensor, sigmas: torch.Tensor) -> torch.Tensor:
+        sigmas = karras_sigmas(steps)[steps - t_enc - 1:]
         denoiser = sd_samplers_cfg_denoiser.CFGDenoiser(p, self.model)  # the host's class, looked up now
         self.denoiser = denoiser
         xi = x + noise * sigmas[0]
@@ -65,6 +59,18 @@ class KDiffusionSampler:
         for i in range(len(sigmas) - 1):
             denoised = denoiser(xi, sigmas[i] * s_in)
             d = (xi - denoised) / sigmas[i]
+            xi = xi + d * (sigmas[i + 1] - sigmas[i])
+        return xi
+
+    def sample(self, p: Any, noise: torch.Tensor) -> torch.Tensor:
+        """txt2img: the whole schedule from pure noise (a txt2img job has no mask to blend)."""
+        sigmas = karras_sigmas(p.steps)
+        denoiser = sd_samplers_cfg_denoiser.CFGDenoiser(p, self.model)
+        self.denoiser = denoiser
+        xi = noise * sigmas[0]
+        s_in = xi.new_ones([xi.shape[0]])
+        for i in range(len(sigmas) - 1):
+            d = (xi - denoiser(xi, sigmas[i] * s_in)) / sigmas[i]
             xi = xi + d * (sigmas[i + 1] - sigmas[i])
         return xi
 
