@@ -122,8 +122,10 @@ class WebUI:
 
     def txt2img_job(self, *, script_args: list[Any] | None = None, model: FakeModel | None = None,
                     **kwargs: Any) -> processing.StableDiffusionProcessingTxt2Img:
+        if model is None:
+            model = self.job(script_args=[]).sd_model  # the model an img2img job of this host gets
         return processing.StableDiffusionProcessingTxt2Img(
-            model=model or FakeModel(), scripts=self.txt2img_runner,
+            model=model, scripts=self.txt2img_runner,
             script_args=script_args if script_args is not None else self.txt2img_args(True), **kwargs)
 
     def api_args(self, alwayson_scripts: dict[str, Any]) -> list[Any]:
