@@ -296,9 +296,12 @@ def test_a_top_level_job_is_never_taken_for_an_inner_pass() -> None:
 
 def test_x_y_z_values_on_txt2img_reach_the_inner_pass(monkeypatch, inner_jobs) -> None:
     webui = _webui(monkeypatch)
-    plot = next(s for s in webui.txt2img_runner.selectable_scripts if s.title().lower() == "x/y/z plot")
-    labels = [o.label for o in plot.current_axis_options if o.label.startswith("[Soft inpainting]")]
-    assert len(labels) == 7
+    plots = [next(s for s in runner.selectable_scripts if s.title().lower() == "x/y/z plot")
+             for runner in (webui.txt2img_runner, webui.runner)]
+    labels = [[o.label for o in plot.current_axis_options if o.label.startswith("[Soft inpainting]")]
+              for plot in plots]
+    assert labels[0] == labels[1] and "[Soft inpainting] Preservation strength" in labels[0]  # both tabs
+    plot = plots[0]
     p = webui.txt2img_job(script_args=webui.txt2img_args(True, adetailer={"ad_mask_blur": 16}), width=SIZE,
                           height=SIZE)
     cells = plot.run_axis(p, "[Soft inpainting] Preservation strength", ["0", "8"])
