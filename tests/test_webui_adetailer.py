@@ -341,3 +341,19 @@ def test_the_stand_in_filters_by_file_name_stem(monkeypatch) -> None:
     assert [type(s).__name__ for s in runner.alwayson_scripts] == ["Script"]
     assert runner.alwayson_scripts[0].filename.endswith("soft_inpainting.py")
     assert scripts.scripts_txt2img is webui.txt2img_runner
+
+
+def test_the_mask_blur_read_is_the_narrower_of_the_hosts_two() -> None:
+    from types import SimpleNamespace
+
+    assert inner_passes.mask_blur(SimpleNamespace(mask_blur_x=32, mask_blur_y=4, mask_blur=None)) == 4
+    assert inner_passes.mask_blur(SimpleNamespace(mask_blur=8)) == 8
+    assert inner_passes.mask_blur(SimpleNamespace()) is None
+    outer = SimpleNamespace()
+    inner_passes.begin_job(outer)
+    narrow = SimpleNamespace(mask_blur=4, _ad_inner=True)
+    assert "ad_mask_blur" in inner_passes.blur_note(narrow, outer)
+    assert inner_passes.blur_note(narrow, outer) is None  # once per outer job
+    other = SimpleNamespace()
+    inner_passes.begin_job(other)
+    assert "extension that runs it" in inner_passes.blur_note(SimpleNamespace(mask_blur=2), other)
