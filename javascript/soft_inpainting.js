@@ -1,5 +1,6 @@
-// Soft inpainting: hover hints for the accordion's controls, and a visible recommendation (with a
-// one-click fix) when soft inpainting is on while img2img's Mask blur is low.
+// Soft inpainting: hover hints for the accordions' controls (img2img's, and txt2img's, whose element
+// ids start with `txt2img_`), and a visible recommendation (with a one-click fix) when soft
+// inpainting is on while img2img's Mask blur is low.
 //
 // The WebUI loads every file in an extension's javascript/ folder as a classic script, all sharing
 // one global scope, so everything lives inside this function; the only global it adds is
@@ -10,6 +11,10 @@
     'use strict';
 
     var ACCORDION_ID = 'soft_inpaint_enabled';
+    // The txt2img accordion: the same controls, ids prefixed, for the inpainting passes other
+    // extensions (ADetailer) run on the finished picture. It has no Mask blur slider, so no hint.
+    var TXT2IMG_PREFIX = 'txt2img_';
+    var TXT2IMG_LABEL = 'Soft inpainting (ADetailer and other inpainting passes)';
     var CHECKBOX_SELECTOR = '#soft_inpaint_enabled-checkbox input';
     var VISIBLE_CHECKBOX_SELECTOR = '#soft_inpaint_enabled-visible-checkbox';
     var MASK_BLUR_ID = 'img2img_mask_blur';
@@ -26,6 +31,9 @@
     var TITLES = {
         'Soft inpainting': 'Treat the mask as opacity: black keeps the original, white regenerates, grey blends. ' +
             'Use a high Mask blur.',
+        'Soft inpainting (ADetailer and other inpainting passes)': 'Acts only in the inpainting passes other ' +
+            'extensions run on the finished picture, such as ADetailer\'s: their mask\'s edge blends instead ' +
+            'of showing a seam. Raise ADetailer\'s Inpaint mask blur to 16 or more.',
         'Schedule bias': 'When the original is held on to while denoising: below 1 mostly at the end ' +
             '(its fine detail survives), above 1 mostly at the start (its composition survives).',
         'Preservation strength': 'How much grey (partly masked) regions keep the original. ' +
@@ -250,27 +258,31 @@
     }
 
     /** Put the hover hints straight onto our own controls (found by element id), so they show without
-     * relying on label text: labels may be translated, and "Preset" is not in the global table. */
+     * relying on label text: labels may be translated, and "Preset" is not in the global table. Both
+     * accordions (img2img's and txt2img's) get them. */
     function applyTitles(app) {
         var count = 0;
         try {
             app = app || appRoot();
-            var accordion = find(app, '#' + ACCORDION_ID);
-            if (accordion) {
-                var title = find(accordion, '.label-wrap > span') || find(accordion, '.label-wrap');
-                if (title) {
-                    setTitle(title, 'Soft inpainting');
-                    count++;
+            [['', 'Soft inpainting'], [TXT2IMG_PREFIX, TXT2IMG_LABEL]].forEach(function(tab) {
+                var prefix = tab[0];
+                var accordion = find(app, '#' + prefix + ACCORDION_ID);
+                if (accordion) {
+                    var title = find(accordion, '.label-wrap > span') || find(accordion, '.label-wrap');
+                    if (title) {
+                        setTitle(title, tab[1]);
+                        count++;
+                    }
                 }
-            }
-            Object.keys(TITLE_BY_ELEM_ID).forEach(function(id) {
-                var block = find(app, '#' + id);
-                if (!block) return;
-                var label = TITLE_BY_ELEM_ID[id];
-                setTitle(find(block, '[data-testid=block-info]') || find(block, 'label span') || block, label);
-                var input = find(block, 'input');
-                if (input && id !== 'soft_inpaint_preset') setTitle(input, label);
-                count++;
+                Object.keys(TITLE_BY_ELEM_ID).forEach(function(id) {
+                    var block = find(app, '#' + prefix + id);
+                    if (!block) return;
+                    var label = TITLE_BY_ELEM_ID[id];
+                    setTitle(find(block, '[data-testid=block-info]') || find(block, 'label span') || block, label);
+                    var input = find(block, 'input');
+                    if (input && id !== 'soft_inpaint_preset') setTitle(input, label);
+                    count++;
+                });
             });
         } catch (e) {
             return count;
@@ -338,6 +350,8 @@
 
     var api = {
         ACCORDION_ID: ACCORDION_ID,
+        TXT2IMG_PREFIX: TXT2IMG_PREFIX,
+        TXT2IMG_LABEL: TXT2IMG_LABEL,
         HINT_ID: HINT_ID,
         HINT_BUTTON_ID: HINT_BUTTON_ID,
         MASK_BLUR_ID: MASK_BLUR_ID,

@@ -27,6 +27,15 @@ CUSTOM_PRESET = "Custom"
 INTRO = ("Soft inpainting lets a grey, blurred mask mean opacity: black keeps the original, white "
          "regenerates, grey blends. **High _Mask blur_ values are recommended.**")
 
+# txt2img: a txt2img picture has no mask, so the accordion there is for the inpainting passes other
+# extensions run on the finished picture, such as ADetailer's face and hand fixes.
+TXT2IMG_LABEL = "Soft inpainting (ADetailer and other inpainting passes)"
+TXT2IMG_INTRO = ("On txt2img, soft inpainting acts only in the inpainting passes other extensions run "
+                 "on the finished picture, such as **ADetailer**'s face and hand fixes: their mask's "
+                 "edge blends instead of showing a seam. The txt2img picture itself is not changed. "
+                 "**Raise ADetailer's _Inpaint mask blur_ to 16 or more** (32 works well): its default "
+                 "of 4 leaves almost no grey edge to blend.")
+
 HELP = """
 ### Denoising
 **Schedule bias** — when the original is preserved during denoising. Below 1: more near the end
@@ -101,15 +110,21 @@ def preset_updates(name: str) -> list[dict[str, Any]]:
 
 
 def build_controls(accordion_cls: Callable[..., Any], defaults: SoftInpaintingSettings,
-                   enabled_default: bool = False, timestep_default: bool = True) -> Controls:
-    """Build the accordion with the six sliders inside the current gradio Blocks context."""
+                   enabled_default: bool = False, timestep_default: bool = True, *,
+                   elem_id_prefix: str = "", label: str = ENABLED_LABEL, intro: str = INTRO) -> Controls:
+    """Build the accordion with the six sliders inside the current gradio Blocks context.
+
+    ``elem_id_prefix`` goes before every element id, so a second accordion on the same page (the
+    txt2img one) has ids of its own; ``label`` and ``intro`` are the accordion's title and first text.
+    """
     import gradio as gr
 
-    accordion = accordion_cls(enabled_default, label=ENABLED_LABEL, elem_id=ELEM_ID_PREFIX + "enabled")
+    prefix = elem_id_prefix + ELEM_ID_PREFIX
+    accordion = accordion_cls(enabled_default, label=label, elem_id=prefix + "enabled")
     with accordion as enabled, gr.Group():
-        gr.Markdown(INTRO)
+        gr.Markdown(intro)
         preset = gr.Dropdown(label=PRESET_LABEL, choices=[*PRESETS, CUSTOM_PRESET],
-                             value=preset_name(defaults.values()), elem_id=ELEM_ID_PREFIX + "preset",
+                             value=preset_name(defaults.values()), elem_id=prefix + "preset",
                              interactive=True)
         sliders = []
         for spec in SETTINGS:
@@ -117,9 +132,10 @@ def build_controls(accordion_cls: Callable[..., Any], defaults: SoftInpaintingSe
                 gr.Markdown("### Pixel composite")
             sliders.append(gr.Slider(label=spec.label, info=spec.help, minimum=spec.minimum,
                                      maximum=spec.maximum, step=spec.step,
-                                     value=getattr(defaults, spec.name), elem_id=spec.elem_id))
+                                     value=getattr(defaults, spec.name),
+                                     elem_id=elem_id_prefix + spec.elem_id))
         timestep = gr.Checkbox(label=TIMESTEP_LABEL, value=timestep_default,
-                               elem_id=ELEM_ID_PREFIX + "timestep_as_noise_level")
+                               elem_id=prefix + "timestep_as_noise_level")
         with gr.Accordion("Help", open=False):
             gr.Markdown(HELP)
 

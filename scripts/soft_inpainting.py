@@ -3,6 +3,11 @@
 It reads the host's job object, calls the core, and writes results back. Everything one job
 computes lives on that job (``p.soft_inpainting``), never on this Script object, which the host
 shares between all requests.
+
+It is on img2img and on txt2img. A txt2img job has no mask, so nothing acts on it; the accordion is
+there so that the inpainting passes other extensions run on the finished picture (ADetailer's, which
+carry this script by its file name, ``soft_inpainting``) get the user's settings
+(``soft_inpainting_webui.inner_passes``).
 """
 
 from __future__ import annotations
@@ -39,18 +44,31 @@ from lib_soft_inpainting.settings import (
     parse_script_args,
     settings_from_infotext,
 )
-from lib_soft_inpainting.ui import build_controls
-from soft_inpainting_webui import api, coexistence, host_paths, host_support, noise_levels, options, xyz
+from lib_soft_inpainting.ui import TXT2IMG_INTRO, TXT2IMG_LABEL, build_controls
+from soft_inpainting_webui import (
+    api,
+    coexistence,
+    host_paths,
+    host_support,
+    inner_passes,
+    noise_levels,
+    options,
+    xyz,
+)
 from soft_inpainting_webui.job import JobState, job_state, start_job
 from soft_inpainting_webui.latent_shapes import fold_frames, unfold_frames
 
 TITLE = "Soft Inpainting"
 ERROR_INFOTEXT_KEY = "Soft inpainting error"
+# What an inner pass reports to its outer job's infotext is ours too.
 OUR_INFOTEXT_KEYS = (ENABLED_INFOTEXT_KEY, *(s.infotext_key for s in SETTINGS), *NOISE_LEVEL_INFOTEXT_KEYS,
-                     ERROR_INFOTEXT_KEY, "Soft inpainting note")
+                     ERROR_INFOTEXT_KEY, "Soft inpainting note", inner_passes.USED_IN_KEY)
 MISSING_HOOKS = host_support.missing_hooks(scripts)
 if MISSING_HOOKS:
     print(host_support.too_old_message(TITLE, MISSING_HOOKS))
+
+# The txt2img accordion's ids.
+TXT2IMG_ELEM_ID_PREFIX = "txt2img_"
 
 
 def processing_uses_inpainting(p: Any) -> bool:
@@ -95,28 +113,38 @@ def _set_generation_params(p: Any, entries: dict[str, Any]) -> None:
 
 
 class Script(scripts.Script):
-    """Soft inpainting for img2img's inpaint modes."""
+    """Soft inpainting for img2img's inpaint modes, and for the inpainting passes other extensions
+    run on txt2img and img2img pictures."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.section = "inpaint"
         # The host builds every script before any UI (also in API-only mode, where on_before_ui
         # comes too late for the X/Y/Z plot's choices); registering is idempotent.
         if not MISSING_HOOKS:
             _register_axes()
 
+    @property
+    def section(self) -> str | None:
+        """img2img: with the inpaint controls; txt2img: with the other always-on scripts (the host
+        builds no "inpaint" section there)."""
+        return "inpaint" if self.is_img2img else None
+
     def title(self) -> str:
         return TITLE
 
     def show(self, is_img2img: bool) -> Any:
-        return scripts.AlwaysVisible if is_img2img and not MISSING_HOOKS else False
+        return False if MISSING_HOOKS else scripts.AlwaysVisible
 
     def ui(self, is_img2img: bool) -> list[Any] | None:
-        if not is_img2img:
-            return None
-        controls = build_controls(InputAccordion, options.user_defaults(shared.opts),
-                                  enabled_default=options.enabled_by_default(shared.opts),
-                                  timestep_default=options.timestep_as_noise_level(shared.opts))
+        if is_img2img:
+            controls = build_controls(InputAccordion, options.user_defaults(shared.opts),
+                                      enabled_default=options.enabled_by_default(shared.opts),
+                                      timestep_default=options.timestep_as_noise_level(shared.opts))
+        else:  # collapsed and off whatever the Settings page says: a txt2img job has no mask
+            controls = build_controls(InputAccordion, options.user_defaults(shared.opts),
+                                      timestep_default=options.timestep_as_noise_level(shared.opts),
+                                      elem_id_prefix=TXT2IMG_ELEM_ID_PREFIX, label=TXT2IMG_LABEL,
+                                      intro=TXT2IMG_INTRO)
         self.infotext_fields = [(control, _paste_reader(i)) for i, control in enumerate(controls.inputs)]
         self.paste_field_names = controls.infotext_keys
         return controls.inputs
@@ -127,6 +155,7 @@ class Script(scripts.Script):
         """Before any script's ``process``: if the built-in extension is enabled on this job too,
         switch it off for the job and act alone (with its settings when ours are off)."""
         start_job(p, None)
+        inner_passes.begin_job(p)
         message = coexistence.take_over_builtin(p, self)
         if message:
             print(message)
@@ -138,8 +167,9 @@ class Script(scripts.Script):
         traceback): the job runs without soft inpainting and the error goes into the infotext.
         """
         start_job(p, None)
+        outer = inner_passes.find_outer_job(p) if processing_uses_inpainting(p) else None
         try:
-            parsed = _parse_with_overrides(p, args)
+            parsed = _parse_with_overrides(p, args, outer)
         except SettingsError as error:
             _set_generation_params(p, {ERROR_INFOTEXT_KEY: str(error)})
             print(f"[{TITLE}] {error}: soft inpainting is off for this job")
@@ -193,30 +223,21 @@ class Script(scripts.Script):
         mba.blended_latent = _soft_blend(state, mba.init_latent, mba.current_latent, nmask, sigma)
 
     def post_sample(self, p: Any, ps: scripts.PostSampleArgs, *args: Any) -> None:
-        """Build this batch's compositing masks and overlays (SPEC §6)."""
+        """Build this batch's compositing masks and overlays (SPEC §6); an inner pass then reports
+        its infotext entries (all of them, the composite's included) to its outer job."""
         state = job_state(p)
-        if state is not None:
-            host_paths.restore_masks(p, state.real_masks)  # sampling may have ended before step 1
-        nmask = getattr(p, "nmask", None)
-        if state is None or nmask is None:
+        if state is None:
             return
-        nmask = fold_frames(nmask)
-        helpers = _picture_helpers()
-        overlays = pictures.rebuild_overlay_images(p.init_images, shared.opts.img2img_background_color,
-                                                   p.paste_to, p.resize_mode, p.width, p.height, helpers)
-        if getattr(ps.samples, "already_decoded", False):
-            result = pictures.static_composite(state.settings, nmask, overlays, len(ps.samples),
-                                               p.width, p.height, p.paste_to, helpers)
-        else:
-            device = _post_sample_device(ps.samples)
-            reference = noise_levels.distance_reference_channels(state.timestep_as_noise_level)
-            result = pictures.adaptive_composite(state.settings, nmask.to(device),
-                                                 fold_frames(p.init_latent).to(device),
-                                                 fold_frames(ps.samples).to(device), overlays, p.width,
-                                                 p.height, p.paste_to, helpers, reference_channels=reference)
-            if reference is not None and ps.samples.shape[1] != reference:
-                p.extra_generation_params[CHANNELS_INFOTEXT_KEY] = True
-        state.masks, state.overlays = result.masks, result.overlays
+        host_paths.restore_masks(p, state.real_masks)  # sampling may have ended before step 1
+        nmask = getattr(p, "nmask", None)
+        if nmask is not None:
+            state.masks, state.overlays = _composite(p, state, ps.samples, fold_frames(nmask))
+        outer = inner_passes.outer_job(p)
+        if outer is not None:
+            inner_passes.report(p, outer, OUR_INFOTEXT_KEYS)
+            note = inner_passes.blur_note(p, outer)
+            if note:
+                print(f"[{TITLE}] {note}")
 
     def postprocess_maskoverlay(self, p: Any, ppmo: scripts.PostProcessMaskOverlayArgs, *args: Any) -> None:
         """Hand out this image's mask and overlay (SPEC §6); no overlay when the host's
@@ -230,9 +251,13 @@ class Script(scripts.Script):
         state.previews.append(state.masks[ppmo.index])
 
     def postprocess(self, p: Any, processed: Any, *args: Any) -> None:
-        """With the host's "return mask" options on, add each adaptive mask as a labelled image."""
+        """With the host's "return mask" options on, add each adaptive mask as a labelled image.
+
+        Only for the job itself: ADetailer also calls ``postprocess`` with a copy of the job and a
+        throw-away result once per batch, which must not take this job's previews."""
+        inner_passes.end_job(p)
         state = job_state(p)
-        if state is None or not state.previews:
+        if state is None or not state.previews or state.owner not in (None, id(p)):
             return
         if getattr(shared.opts, "return_mask", False) or getattr(shared.opts, "return_mask_composite", False):
             s = state.settings
@@ -244,6 +269,25 @@ class Script(scripts.Script):
                 if getattr(processed, "infotexts", None):
                     processed.infotexts.append(processed.infotexts[0])
         state.previews = []
+
+
+def _composite(p: Any, state: JobState, samples: Any, nmask: Any) -> tuple[list[Any], list[Any]]:
+    """This batch's masks and overlays: adaptive from the latents, static when already decoded."""
+    helpers = _picture_helpers()
+    overlays = pictures.rebuild_overlay_images(p.init_images, shared.opts.img2img_background_color,
+                                               p.paste_to, p.resize_mode, p.width, p.height, helpers)
+    if getattr(samples, "already_decoded", False):
+        result = pictures.static_composite(state.settings, nmask, overlays, len(samples),
+                                           p.width, p.height, p.paste_to, helpers)
+        return result.masks, result.overlays
+    device = _post_sample_device(samples)
+    reference = noise_levels.distance_reference_channels(state.timestep_as_noise_level)
+    init_latent, latents = fold_frames(p.init_latent).to(device), fold_frames(samples).to(device)
+    result = pictures.adaptive_composite(state.settings, nmask.to(device), init_latent, latents, overlays,
+                                         p.width, p.height, p.paste_to, helpers, reference_channels=reference)
+    if reference is not None and samples.shape[1] != reference:
+        p.extra_generation_params[CHANNELS_INFOTEXT_KEY] = True
+    return result.masks, result.overlays
 
 
 def _job_noise_level(p: Any, convert: bool) -> Any:
@@ -274,10 +318,11 @@ def _soft_blend(state: JobState, init_latent: Any, current_latent: Any, nmask: A
     return unfold_frames(blended, like=current_latent)
 
 
-def _parse_with_overrides(p: Any, args: Any) -> ParsedArgs:
-    """The job's arguments, with any X/Y/Z axis values laid over them (validated the same way)."""
+def _parse_with_overrides(p: Any, args: Any, outer: Any = None) -> ParsedArgs:
+    """The job's arguments, with any X/Y/Z axis values laid over them (validated the same way); an
+    inner pass built from scratch by another extension takes its outer job's axis values."""
     parsed = parse_script_args(args, defaults=options.user_defaults(shared.opts))
-    overrides = xyz.overrides(p)
+    overrides = xyz.overrides(p) or (xyz.overrides(outer) if outer is not None else {})
     if not overrides:
         return parsed
     enabled = overrides.pop(xyz.ENABLED_KEY, parsed.enabled)

@@ -32,6 +32,8 @@ class JobState:
     previews: list[Any] = field(default_factory=list)
     # Forge-family paths: the job's real latent masks while the sampler holds neutral ones.
     real_masks: Any = None
+    # ``id`` of the job this state was made for (a copy of the job shares the attribute, not the id).
+    owner: int | None = None
 
 
 def job_state(p: Any) -> JobState | None:
@@ -42,4 +44,6 @@ def job_state(p: Any) -> JobState | None:
 
 def start_job(p: Any, state: JobState | None) -> None:
     """Attach (or clear, with None) the state: a job never sees a previous job's results."""
+    if state is not None:
+        state.owner = id(p)
     setattr(p, JOB_ATTRIBUTE, state)

@@ -68,21 +68,10 @@ def _boolean_choices(reverse: bool = False):
     return choices
 
 
-def _img2img_option_factory(xyz: Any) -> Any | None:
-    """The img2img axis class, or one made from the plain ``AxisOption`` as the hosts define it."""
-    img2img = _from_layout(xyz, "AxisOptionImg2Img", ("lib_xyz.classes", "lib_xyz"))
-    if img2img is not None:
-        return img2img
-    plain = _from_layout(xyz, "AxisOption", ("lib_xyz.classes", "lib_xyz"))
-    if plain is None:
-        return None
-
-    def make(*args: Any, **kwargs: Any) -> Any:
-        option = plain(*args, **kwargs)
-        option.is_img2img = True
-        return option
-
-    return make
+def _option_class(xyz: Any) -> Any | None:
+    """The plain axis class (``AxisOption``): the plot offers it on txt2img and img2img alike, and
+    on txt2img the values reach the inpainting passes other extensions run (ADetailer's)."""
+    return _from_layout(xyz, "AxisOption", ("lib_xyz.classes", "lib_xyz"))
 
 
 def register_axes(scripts_data: Iterable[Any]) -> str | None:
@@ -95,7 +84,7 @@ def register_axes(scripts_data: Iterable[Any]) -> str | None:
     if xyz is None:
         return None
     options = getattr(xyz, "axis_options", None)
-    make = _img2img_option_factory(xyz)
+    make = _option_class(xyz)
     if not isinstance(options, list) or make is None:
         return "X/Y/Z plot axes skipped: this host's X/Y/Z script has no axis list or axis class"
     boolean_choice = _from_layout(xyz, "boolean_choice", ("lib_xyz.utils", "lib_xyz")) or _boolean_choices

@@ -177,7 +177,8 @@ def test_axes_exist_exactly_once_in_both_start_modes(layout, api_only, capsys) -
     labels = _axis_labels(plot.current_axis_options)
     assert len(labels) == 8 and len(set(labels)) == 8  # enabled, six settings, the conversion
     assert _axis_labels(webui.xyz.axis_options) == labels
-    assert all(getattr(o, "is_img2img", False) for o in webui.xyz.axis_options if o.label in labels)
+    # Plain axes: the plot offers them on txt2img too (for the inpainting passes of ADetailer).
+    assert all(not hasattr(o, "is_img2img") for o in webui.xyz.axis_options if o.label in labels)
     assert errors.reported == [] and "Traceback" not in capsys.readouterr().err
     p = webui.job(width=64, height=64)
     on, off = plot.run_axis(p, "[Soft inpainting] Enabled", ["True", "False"])
@@ -276,7 +277,7 @@ def test_a_plot_whose_axis_class_fails_costs_one_line_not_a_traceback(capsys) ->
     def broken(*args, **kwargs):
         raise TypeError("unexpected signature")
 
-    webui.xyz.AxisOptionImg2Img = broken
+    webui.xyz.AxisOption = broken
     webui.extension._register_axes()
     out = capsys.readouterr().out
     assert "X/Y/Z plot axes skipped: TypeError: unexpected signature" in out and "Traceback" not in out

@@ -262,7 +262,7 @@ def test_ui_bad_value_is_one_line_no_traceback_and_an_infotext_entry(capsys) -> 
 def test_a_real_fault_keeps_its_traceback(monkeypatch) -> None:
     webui = start_webui()
 
-    def broken(p, args):
+    def broken(p, args, outer=None):
         raise RuntimeError("a bug, not a user's mistake")
 
     monkeypatch.setattr(webui.extension, "_parse_with_overrides", broken)

@@ -31,6 +31,7 @@ from PIL import Image, ImageDraw
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = Path(__file__).resolve().parent / "host"
+ADETAILER = HOST / "extensions" / "adetailer" / "scripts" / "!adetailer.py"
 _A1111_DENOISER = sd_samplers_cfg_denoiser.CFGDenoiser
 
 
@@ -60,9 +61,24 @@ def disc_mask(size: tuple[int, int] = (64, 64), box: tuple[int, int, int, int] =
     return mask
 
 
+class PhotoSwap(scripts.Script):
+    """Test-only: every finished picture becomes a textured photo before ADetailer looks at it (the
+    fake model paints flat colour, where an inner pass would have nothing to change)."""
+
+    def title(self) -> str:
+        return "Photo swap"
+
+    def show(self, is_img2img: bool) -> Any:
+        return scripts.AlwaysVisible
+
+    def postprocess_image(self, p: Any, pp: Any, *args: Any) -> None:
+        pp.image = photo(pp.image.size, seed=1 + p.iteration * p.batch_size + p.batch_index)
+
+
 @dataclass
 class WebUI:
-    """One started WebUI: the extension module, the X/Y/Z module, and an img2img runner."""
+    """One started WebUI: the extension module, the X/Y/Z module, an img2img and a txt2img runner,
+    and the ADetailer stand-in's module when loaded."""
 
     extension: ModuleType
     xyz: ModuleType | None
@@ -80,14 +96,44 @@ class WebUI:
     def script(self) -> Any:
         return next(s for s in self.runner.alwayson_scripts if isinstance(s, self.extension.Script))
 
-    def args(self, *values: Any) -> list[Any]:
+    def args(self, *values: Any, adetailer: dict[str, Any] | None = None,
+             runner: scripts.ScriptRunner | None = None) -> list[Any]:
         """``script_args`` for a job: position 0, other scripts' UI defaults, then ``values`` for ours
-        (short lists are filled from our UI defaults, as the UI always sends every control)."""
-        script_args = [0] + [c.value for c in self.runner.inputs[1:]]
-        ours = self.script
+        (short lists are filled from our UI defaults, as the UI always sends every control); with
+        ``adetailer``, the ADetailer stand-in is enabled with those settings."""
+        runner = runner or self.runner
+        script_args = [0] + [c.value for c in runner.inputs[1:]]
+        ours = next(s for s in runner.alwayson_scripts if isinstance(s, self.extension.Script))
         mine = list(values) + script_args[ours.args_from + len(values):ours.args_to]
         script_args[ours.args_from:ours.args_to] = mine
+        if adetailer is not None:
+            ad = next(s for s in runner.alwayson_scripts if isinstance(s, self.adetailer.AfterDetailerScript))
+            script_args[ad.args_from:ad.args_to] = [True, False, {**self.adetailer.DEFAULTS, **adetailer}]
         return script_args
+
+    @property
+    def txt2img_runner(self) -> scripts.ScriptRunner:
+        return scripts.scripts_txt2img
+
+    @property
+    def txt2img_script(self) -> Any:
+        return next(s for s in self.txt2img_runner.alwayson_scripts if isinstance(s, self.extension.Script))
+
+    @property
+    def adetailer(self) -> ModuleType | None:
+        """The ADetailer stand-in's module, when ``start_webui(adetailer=True)`` loaded it."""
+        return next((d.module for d in scripts.scripts_data if d.path == str(ADETAILER)), None)
+
+    def txt2img_args(self, *values: Any, adetailer: dict[str, Any] | None = None) -> list[Any]:
+        return self.args(*values, adetailer=adetailer, runner=self.txt2img_runner)
+
+    def txt2img_job(self, *, script_args: list[Any] | None = None, model: FakeModel | None = None,
+                    **kwargs: Any) -> processing.StableDiffusionProcessingTxt2Img:
+        if model is None:
+            model = self.job(script_args=[]).sd_model  # the model an img2img job of this host gets
+        return processing.StableDiffusionProcessingTxt2Img(
+            model=model, scripts=self.txt2img_runner,
+            script_args=script_args if script_args is not None else self.txt2img_args(True), **kwargs)
 
     def api_args(self, alwayson_scripts: dict[str, Any]) -> list[Any]:
         """``script_args`` the API builds from a request's ``alwayson_scripts``."""
@@ -164,13 +210,17 @@ def _load_xyz(layout: str) -> ModuleType:
 def start_webui(*, with_xyz: bool = True, builtin_first: type | None = None,
                 options: dict[str, Any] | None = None, cmd_opts: dict[str, Any] | None = None,
                 host: str = "a1111", xyz_layout: str = "a1111", accordion: str = "class",
-                api_only: bool = False) -> WebUI:
+                api_only: bool = False, adetailer: bool = False, photo_swap: bool = False,
+                ours_first: bool = False) -> WebUI:
     """A fresh host with the extension loaded (and the X/Y/Z script, and optionally another
     always-on script loaded before ours, such as the built-in extension's).
 
     ``host`` picks the denoiser variant (``tests/host/variants``), ``xyz_layout`` "classic" loads
     Forge Classic's ``lib_xyz`` layout, ``accordion`` "function" gives Forge ``main``'s
     ``InputAccordion``; ``api_only`` builds the script UIs before ``on_before_ui``, as ``--nowebui``.
+    ``adetailer`` loads the ADetailer stand-in (``host/extensions/adetailer``) before the other
+    scripts, as its ``!`` file name does; ``photo_swap`` puts :class:`PhotoSwap` before it;
+    ``ours_first`` puts this extension before both.
     """
     _use_host(host, accordion)
     shared.reset()
@@ -183,9 +233,16 @@ def start_webui(*, with_xyz: bool = True, builtin_first: type | None = None,
         sys.path.insert(0, str(ROOT))
 
     xyz = _load_xyz(xyz_layout) if with_xyz else None
-    extension = load_by_path(ROOT / "scripts" / "soft_inpainting.py", "soft_inpainting.py")
-    scripts.scripts_data.append(scripts.ScriptClassData(extension.Script, "soft_inpainting.py", str(ROOT),
+    extension_path = ROOT / "scripts" / "soft_inpainting.py"
+    extension = load_by_path(extension_path, "soft_inpainting.py")
+    scripts.scripts_data.append(scripts.ScriptClassData(extension.Script, str(extension_path), str(ROOT),
                                                         extension))
+    ad_module = None
+    if adetailer:
+        ad_module = load_by_path(ADETAILER, "!adetailer.py")
+        scripts.scripts_data.append(scripts.ScriptClassData(ad_module.AfterDetailerScript, str(ADETAILER),
+                                                            str(ADETAILER.parents[1]), ad_module))
+    scripts.scripts_data.append(scripts.ScriptClassData(PhotoSwap, "photo_swap.py", str(HOST), None))
     for callback in script_callbacks.callbacks_ui_settings:
         callback()
     for key, value in (options or {}).items():
@@ -194,13 +251,16 @@ def start_webui(*, with_xyz: bool = True, builtin_first: type | None = None,
         for callback in script_callbacks.callbacks_before_ui:
             callback()
 
-    runner = scripts.ScriptRunner()
     xyz_classes = [d.script_class for d in scripts.scripts_data if d.module is xyz] if xyz else []
-    runner.initialize_scripts([c for c in (*xyz_classes, builtin_first, extension.Script) if c is not None])
+    before = [PhotoSwap] if photo_swap else []
+    before += [ad_module.AfterDetailerScript] if ad_module is not None else []
+    ours = [builtin_first, extension.Script]
+    order = [*ours, *before, *xyz_classes] if ours_first else [*before, *xyz_classes, *ours]
+    runner = scripts.ScriptRunner()
+    runner.initialize_scripts([c for c in order if c is not None])
     runner.setup_ui()
     txt2img = scripts.ScriptRunner()
-    txt2img.initialize_scripts([c for c in (builtin_first, extension.Script) if c is not None],
-                               is_img2img=False)
+    txt2img.initialize_scripts([c for c in order if c is not None], is_img2img=False)
     txt2img.setup_ui()
     scripts.scripts_img2img, scripts.scripts_txt2img = runner, txt2img
     shared.sd_model = FakeModel()

@@ -236,6 +236,28 @@ test('applyTitles puts a hover hint on every control of ours', () => {
     assert.equal(doc.querySelector('#img2img_mask_blur [data-testid=block-info]').title, '', 'not ours');
 });
 
+/** Add a copy of the img2img accordion as txt2img's: every id prefixed, the txt2img title. */
+function addTxt2imgAccordion(doc) {
+    const copy = doc.getElementById('soft_inpaint_enabled').cloneNode(true);
+    for (const element of [copy, ...copy.querySelectorAll('[id]')]) element.id = ui.TXT2IMG_PREFIX + element.id;
+    copy.querySelector('.label-wrap > span').textContent = ui.TXT2IMG_LABEL;
+    doc.body.appendChild(copy);
+    return copy;
+}
+
+test('the txt2img accordion gets the hover hints under its own ids, and no mask blur hint', () => {
+    const doc = fixtureDocument({enabled: true, maskBlur: 4});
+    const txt2img = addTxt2imgAccordion(doc);
+    assert.equal(ui.applyTitles(doc), 18, 'both accordions: title, preset, six sliders, checkbox');
+    assert.equal(txt2img.querySelector('.label-wrap > span').title, ui.TITLES[ui.TXT2IMG_LABEL]);
+    assert.ok(ui.TITLES[ui.TXT2IMG_LABEL].includes('ADetailer'));
+    const slider = doc.querySelector('#txt2img_soft_inpaint_mask_blend_scale [data-testid=block-info]');
+    assert.equal(slider.title, ui.TITLES['Preservation strength']);
+    doc.getElementById('soft_inpaint_enabled').remove();
+    assert.equal(ui.updateHint(doc), false, 'txt2img has no Mask blur of its own: no hint');
+    assert.equal(doc.getElementById(ui.HINT_ID), null);
+});
+
 test('nothing throws on an empty page or without a page', () => {
     const {window} = newWindow();
     const doc = window.document;

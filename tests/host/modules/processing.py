@@ -1,12 +1,15 @@
-"""``modules.processing``: an img2img inpaint job from ``before_process`` to the overlay paste.
+"""``modules.processing``: an img2img inpaint job from ``before_process`` to the overlay paste, and
+a txt2img job (with an optional hires fix pass).
 
 ``process_images`` follows the host's ``process_images`` and ``process_images_inner`` in the order
 the extension sees: ``scripts.before_process`` → ``scripts.process`` → ``p.init`` (mask rounding,
 blur, "only masked" crop, overlays, init latents, latent mask, inpainting conditioning) → per
-batch: ``scripts.process_before_every_sampling`` → sampling with ``on_mask_blend`` every step and a
-final blend → ``scripts.post_sample`` → decode (unless ``already_decoded``) → per image:
-``scripts.postprocess_maskoverlay`` → ``apply_overlay`` (skipped without an overlay) → the host's
-mask outputs → ``scripts.postprocess``.
+batch (``p.iteration``): ``scripts.process_before_every_sampling`` → sampling with ``on_mask_blend``
+every step and a final blend → ``scripts.post_sample`` → decode (unless ``already_decoded``) → per
+image (``p.batch_index``): ``scripts.postprocess_image`` (where ADetailer runs its inner passes) →
+``scripts.postprocess_maskoverlay`` → ``apply_overlay`` (skipped without an overlay) → the image's
+infotext (``create_infotext``: list values indexed per image, callables called with its locals, as
+the host has done since 1.8) → the host's mask outputs → ``scripts.postprocess``.
 The only liberty: the mask blur uses PIL's Gaussian blur instead of OpenCV's (the extension never
 sees the difference).
 """
@@ -110,12 +113,33 @@ class Processed:
         self.extra_generation_params = p.extra_generation_params
 
 
-def create_infotext(p: Any) -> str:
-    """The ``Key: value`` part of the host's infotext (what paste-back parses)."""
-    parts = [f"Steps: {p.steps}", f"Sampler: {p.sampler_name}", f"Seed: {p.seed}",
-             f"Size: {p.width}x{p.height}", f"Denoising strength: {p.denoising_strength}"]
-    parts += [f"{k}: {v}" for k, v in p.extra_generation_params.items() if v is not None]
-    return ", ".join(parts)
+def create_infotext(p: Any, iteration: int = 0, position_in_batch: int = 0, use_main_prompt: bool = False,
+                    index: int | None = None) -> str:
+    """The ``Key: value`` part of the host's infotext (what paste-back parses).
+
+    As the host's: a list value is indexed by the image, a callable is called with this function's
+    locals (``p``, ``index``, ``use_main_prompt``, …), and a value of None leaves the key out.
+    """
+    if use_main_prompt:
+        index = 0
+    elif index is None:
+        index = position_in_batch + iteration * p.batch_size
+    params: dict[str, Any] = {"Steps": p.steps, "Sampler": p.sampler_name, "Seed": p.seed,
+                              "Size": f"{p.width}x{p.height}",
+                              "Denoising strength": getattr(p, "denoising_strength", None),
+                              **p.extra_generation_params}
+    for key, value in params.items():
+        try:
+            if isinstance(value, list):
+                params[key] = value[index]
+            elif callable(value):
+                params[key] = value(**locals())
+        except Exception:
+            from . import errors
+
+            errors.report(f'Error creating infotext for key "{key}"', exc_info=True)
+            params[key] = None
+    return ", ".join(f"{k}: {v}" for k, v in params.items() if v is not None)
 
 
 class StableDiffusionProcessingImg2Img:
@@ -129,7 +153,8 @@ class StableDiffusionProcessingImg2Img:
                  mask_blur: int = 4, inpaint_full_res: bool = False, inpaint_full_res_padding: int = 0,
                  resize_mode: int = 0, inpainting_fill: int = 1, inpainting_mask_invert: int = 0,
                  scripts: scripts.ScriptRunner | None = None, script_args: list[Any] | None = None,
-                 decode_in_sampler: bool = False) -> None:
+                 decode_in_sampler: bool = False,
+                 extra_generation_params: dict[str, Any] | None = None) -> None:
         self.init_images = init_images
         self.image_mask = mask
         self.mask = None
@@ -143,7 +168,7 @@ class StableDiffusionProcessingImg2Img:
         self.resize_mode, self.inpainting_fill = resize_mode, inpainting_fill
         self.inpainting_mask_invert = inpainting_mask_invert
         self.scripts, self.script_args = scripts, list(script_args or [])
-        self.extra_generation_params: dict[str, Any] = {}
+        self.extra_generation_params: dict[str, Any] = dict(extra_generation_params or {})
         self.overlay_images: list[Image.Image] | None = None
         self.mask_for_overlay: Image.Image | None = None
         self.paste_to: tuple[int, int, int, int] | None = None
@@ -153,6 +178,10 @@ class StableDiffusionProcessingImg2Img:
         self.image_conditioning: torch.Tensor | None = None
         self.decode_in_sampler = decode_in_sampler
         self.iteration = 0
+        self.batch_index = 0
+
+    def close(self) -> None:
+        """The host drops the job's cached conditioning here (ADetailer calls it after each pass)."""
 
     def init(self) -> None:
         self.extra_generation_params["Denoising strength"] = self.denoising_strength
@@ -267,7 +296,50 @@ class StableDiffusionProcessingImg2Img:
         return samples
 
 
-def process_images(p: StableDiffusionProcessingImg2Img) -> Processed:
+class StableDiffusionProcessingTxt2Img:
+    """The fields of a txt2img job that the extension, ADetailer and this stand-in use. Like the
+    host's, it has no ``image_mask``, ``mask`` or ``nmask``. ``enable_hr``: a hires fix pass
+    (latents upscaled ``hr_scale``×, re-noised and sampled again at ``denoising_strength``)."""
+
+    def __init__(self, *, model: Any, width: int = 64, height: int = 64, batch_size: int = 1, n_iter: int = 1,
+                 steps: int = 8, seed: int = 1, sampler_name: str = "Euler", enable_hr: bool = False,
+                 hr_scale: float = 2.0, denoising_strength: float = 0.5,
+                 scripts: scripts.ScriptRunner | None = None, script_args: list[Any] | None = None) -> None:
+        self.sd_model = model
+        self.width, self.height = width, height
+        self.batch_size, self.n_iter, self.steps = batch_size, n_iter, steps
+        self.seed, self.sampler_name = seed, sampler_name
+        self.enable_hr, self.hr_scale, self.denoising_strength = enable_hr, hr_scale, denoising_strength
+        self.scripts, self.script_args = scripts, list(script_args or [])
+        self.extra_generation_params: dict[str, Any] = {}
+        self.init_latent: torch.Tensor | None = None
+        self.image_conditioning: torch.Tensor | None = None
+        self.iteration = 0
+        self.batch_index = 0
+
+    def init(self) -> None:
+        self.sampler = sd_samplers.create_sampler(self.sampler_name, self.sd_model)
+        if self.enable_hr:
+            self.extra_generation_params["Hires upscale"] = self.hr_scale
+            self.extra_generation_params["Denoising strength"] = self.denoising_strength
+
+    def sample(self, seeds: list[int]) -> torch.Tensor:
+        shape = (LATENT_CHANNELS, self.height // 8, self.width // 8)
+        noise = torch.stack([torch.randn(shape, generator=torch.Generator().manual_seed(s)) for s in seeds])
+        samples = self.sampler.sample(self, noise)
+        if not self.enable_hr:
+            return samples
+        samples = F.interpolate(samples, scale_factor=self.hr_scale, mode="nearest")
+        hr_noise = torch.stack([torch.randn(samples.shape[1:], generator=torch.Generator().manual_seed(s + 1))
+                                for s in seeds])
+        self.init_latent = samples
+        return self.sampler.sample_img2img(self, samples, hr_noise)
+
+
+LATENT_CHANNELS = 4
+
+
+def process_images(p: StableDiffusionProcessingImg2Img | StableDiffusionProcessingTxt2Img) -> Processed:
     if p.scripts is not None:
         p.scripts.before_process(p)
         p.scripts.process(p)
@@ -288,31 +360,37 @@ def process_images(p: StableDiffusionProcessingImg2Img) -> Processed:
             decoded = p.sd_model.decode(samples)
         decoded = torch.clamp((decoded + 1.0) / 2.0, min=0.0, max=1.0)
         for i, x_sample in enumerate(decoded):
+            p.batch_index = i
             x_sample = (255.0 * np.moveaxis(x_sample.cpu().numpy(), 0, 2)).astype(np.uint8)
             image = Image.fromarray(x_sample)
-            mask_for_overlay = p.mask_for_overlay
+            if p.scripts is not None:
+                pp = scripts.PostprocessImageArgs(image)
+                p.scripts.postprocess_image(p, pp)
+                image = pp.image
+            mask_for_overlay = getattr(p, "mask_for_overlay", None)
+            overlay_images = getattr(p, "overlay_images", None)
             if not shared.opts.overlay_inpaint:
                 overlay_image = None
-            elif p.overlay_images is not None and i < len(p.overlay_images):
-                overlay_image = p.overlay_images[i]
+            elif overlay_images is not None and i < len(overlay_images):
+                overlay_image = overlay_images[i]
             else:
                 overlay_image = None
             if p.scripts is not None:
                 ppmo = scripts.PostProcessMaskOverlayArgs(i, mask_for_overlay, overlay_image)
                 p.scripts.postprocess_maskoverlay(p, ppmo)
                 mask_for_overlay, overlay_image = ppmo.mask_for_overlay, ppmo.overlay_image
-            image, original_denoised_image = apply_overlay(image, p.paste_to, overlay_image)
-            infotexts.append(create_infotext(p))
+            image, original_denoised_image = apply_overlay(image, getattr(p, "paste_to", None), overlay_image)
+            infotexts.append(create_infotext(p, index=i))
             output_images.append(image)
             if mask_for_overlay is not None and shared.opts.return_mask:
                 output_images.append(mask_for_overlay.convert("RGB"))
-                infotexts.append(create_infotext(p))
+                infotexts.append(create_infotext(p, index=i))
             if mask_for_overlay is not None and shared.opts.return_mask_composite:
                 composite = Image.composite(
                     original_denoised_image.convert("RGBA").convert("RGBa"), Image.new("RGBa", image.size),
                     images.resize_image(2, mask_for_overlay, image.width, image.height).convert("L"))
                 output_images.append(composite.convert("RGBA"))
-                infotexts.append(create_infotext(p))
+                infotexts.append(create_infotext(p, index=i))
     processed = Processed(p, output_images, infotexts)
     if p.scripts is not None:
         p.scripts.postprocess(p, processed)

@@ -33,6 +33,11 @@ class PostSampleArgs:
         self.samples = samples
 
 
+class PostprocessImageArgs:
+    def __init__(self, image):
+        self.image = image
+
+
 class PostProcessMaskOverlayArgs:
     def __init__(self, index, mask_for_overlay, overlay_image):
         self.index = index
@@ -78,6 +83,9 @@ class Script:
     def post_sample(self, p, ps: PostSampleArgs, *args):
         pass
 
+    def postprocess_image(self, p, pp: PostprocessImageArgs, *args):
+        pass
+
     def postprocess_maskoverlay(self, p, ppmo: PostProcessMaskOverlayArgs, *args):
         pass
 
@@ -105,8 +113,10 @@ class ScriptRunner:
         self.paste_field_names: list[str] = []
 
     def initialize_scripts(self, script_classes: list[type], is_img2img: bool = True) -> None:
+        paths = {data.script_class: data.path for data in scripts_data}
         for script_class in script_classes:
             script = script_class()
+            script.filename = paths.get(script_class)  # the script file's path, as the host sets it
             script.is_img2img, script.is_txt2img = is_img2img, not is_img2img
             script.tabname = "img2img" if is_img2img else "txt2img"
             if script.show(script.is_img2img) is AlwaysVisible:
@@ -154,6 +164,9 @@ class ScriptRunner:
 
     def post_sample(self, p, ps: PostSampleArgs):
         self._run("post_sample", p, ps)
+
+    def postprocess_image(self, p, pp: PostprocessImageArgs):
+        self._run("postprocess_image", p, pp)
 
     def postprocess_maskoverlay(self, p, ppmo: PostProcessMaskOverlayArgs):
         self._run("postprocess_maskoverlay", p, ppmo)

@@ -66,6 +66,18 @@ class KDiffusionSampler:
             xi = xi + d * (sigmas[i + 1] - sigmas[i])
         return xi
 
+    def sample(self, p: Any, noise: torch.Tensor) -> torch.Tensor:
+        """txt2img: the whole schedule from pure noise (a txt2img job has no mask to blend)."""
+        sigmas = karras_sigmas(p.steps)
+        denoiser = sd_samplers_cfg_denoiser.CFGDenoiser(p, self.model)
+        self.denoiser = denoiser
+        xi = noise * sigmas[0]
+        s_in = xi.new_ones([xi.shape[0]])
+        for i in range(len(sigmas) - 1):
+            d = (xi - denoiser(xi, sigmas[i] * s_in)) / sigmas[i]
+            xi = xi + d * (sigmas[i + 1] - sigmas[i])
+        return xi
+
 
 class TimestepSampler:
     """Deterministic DDIM (eta 0) over the host's timestep grid."""

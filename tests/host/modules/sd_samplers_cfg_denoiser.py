@@ -27,8 +27,8 @@ class CFGDenoiser:
         self.p = p
         self.model = model
         self.init_latent = p.init_latent
-        self.mask = p.mask
-        self.nmask = p.nmask
+        self.mask = p.mask if hasattr(p, "mask") else None  # a txt2img job has none
+        self.nmask = p.nmask if hasattr(p, "nmask") else None
         self.mask_before_denoising = False
         self.classic_ddim_eps_estimation = False
         self.step = 0

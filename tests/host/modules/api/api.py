@@ -8,8 +8,8 @@
   the job run under it); with ``--api-auth user:pass[,user2:pass2]`` every route gets
   ``Depends(self.auth)`` (HTTP basic, 401 with ``WWW-Authenticate: Basic``); ``api_middleware``
   renders exceptions as ``{"error", "detail", "body", "errors"}`` like the host.
-- txt2img has no sampler here: its route builds the script arguments (so unknown scripts get the
-  host's 422) and answers without images.
+- ``POST /sdapi/v1/txt2img`` runs a txt2img job (``processing.StableDiffusionProcessingTxt2Img``)
+  with the txt2img runner's scripts, as the host does.
 """
 
 from __future__ import annotations
@@ -92,6 +92,13 @@ def encode_pil_to_base64(image: Image.Image) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
+def info_json(processed: Any, p: Any) -> str:
+    """``Processed.js()``: the job's infotexts and entries; a value JSON cannot hold (a callable entry)
+    becomes null, as the host's ``json.dumps(…, default=lambda o: None)`` makes it."""
+    info = {"infotexts": processed.infotexts, "extra_generation_params": p.extra_generation_params}
+    return json.dumps(info, default=lambda o: None)
+
+
 def api_middleware(app: FastAPI) -> None:
     def handle_exception(request: Request, e: Exception) -> JSONResponse:
         err = {"error": type(e).__name__, "detail": vars(e).get("detail", ""),
@@ -137,11 +144,19 @@ class Api:
         return {"progress": 0.0}
 
     def text2imgapi(self, txt2imgreq: Txt2ImgRequest) -> dict[str, Any]:
-        init_script_args(txt2imgreq.alwayson_scripts, self.default_script_arg_txt2img,
-                         scripts.scripts_txt2img)
+        script_runner = scripts.scripts_txt2img
+        script_args = init_script_args(txt2imgreq.alwayson_scripts, self.default_script_arg_txt2img,
+                                       script_runner)
         with self.queue_lock:
             self.jobs_started += 1
-        return {"images": [], "parameters": jsonable_encoder(txt2imgreq), "info": "{}"}
+            p = processing.StableDiffusionProcessingTxt2Img(
+                model=shared.sd_model, width=txt2imgreq.width, height=txt2imgreq.height,
+                steps=txt2imgreq.steps, seed=txt2imgreq.seed, scripts=script_runner, script_args=script_args)
+            p.is_api = True
+            processed = processing.process_images(p)
+        return {"images": [encode_pil_to_base64(i) for i in processed.images],
+                "parameters": jsonable_encoder(txt2imgreq),
+                "info": info_json(processed, p)}
 
     def img2imgapi(self, img2imgreq: Img2ImgRequest) -> dict[str, Any]:
         if img2imgreq.init_images is None:
@@ -162,5 +177,4 @@ class Api:
             processed = processing.process_images(p)
         return {"images": [encode_pil_to_base64(i) for i in processed.images],
                 "parameters": jsonable_encoder(img2imgreq),
-                "info": json.dumps({"infotexts": processed.infotexts,
-                                    "extra_generation_params": jsonable_encoder(p.extra_generation_params)})}
+                "info": info_json(processed, p)}
