@@ -115,10 +115,33 @@ class Run:
         return on_step
 
 
+_RESIZE_LEVELS = (0.25, 0.5, 0.75)  # what ComfyUI's bilinear 8× resize makes of a 0/1 edge
+
+
 def _is_binary(mask: torch.Tensor) -> bool:
-    """A 0/1 mask, as handed on: resizing it to the latent (bilinear) leaves only a few grey levels
-    along its edges (0, ¼, ½, ¾, 1 for SD's 8×), while a blurred mask keeps many."""
-    return torch.unique(mask[:, :1]).numel() <= 5
+    """Whether every value of the noise mask the user made is 0 or 1 (nothing grey to blend).
+
+    The sampler hands on the mask resized to the latent (bilinear), which puts ¼, ½ or ¾ on the
+    latent pixels that a 0/1 edge crosses (SD's 8×). So a value other than 0 or 1 counts as binary
+    only when it is one of those and lies on such an edge: a 0 or a 1 among its 3×3 neighbours. A
+    uniform grey (``SolidMask`` 0.5), a grey band wider than that, or a blurred mask is not binary.
+    """
+    m = mask[:, :1].float()
+    if m.ndim != 4:  # not an image mask: only an exact 0/1 counts
+        return bool(((m <= 1e-6) | (m >= 1 - 1e-6)).all())
+    zero, one = m <= 1e-6, m >= 1 - 1e-6
+    between = ~(zero | one)
+    if not bool(between.any()):
+        return True
+    on_level = torch.zeros_like(between)
+    for level in _RESIZE_LEVELS:
+        on_level |= (m - level).abs() <= 1e-4
+    if not bool(on_level[between].all()):
+        return False
+    near = torch.nn.functional.max_pool2d
+    near_zero = near(zero.float(), 3, stride=1, padding=1) > 0
+    near_one = near(one.float(), 3, stride=1, padding=1) > 0
+    return bool((near_zero | near_one)[between].all())
 
 
 def _start_run(settings: SoftInpaintingSettings, guider: Any, latent_image: torch.Tensor,

@@ -373,6 +373,50 @@ def test_a_binary_mask_gets_a_console_warning(pack, caplog):
     assert "VAEEncodeForInpaint rounds its mask" in caplog.text
 
 
+def _warned_binary(pack, caplog, noise_mask) -> bool:
+    latent = {**_grey_latent(), "noise_mask": noise_mask}
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, "soft_inpainting"):
+        ksample(_patched(pack), latent, karras(STEPS, DENOISE), _noise(latent))
+    return "the noise mask is binary" in caplog.text
+
+
+def test_only_a_mask_of_zeros_and_ones_is_called_binary(pack, caplog):
+    size = 12 * 8
+    y, x = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    square = ((x >= 20) & (x < 68) & (y >= 12) & (y < 60)).float()  # resized: ½ and ¼ at its edges
+    resized = torch.nn.functional.interpolate(square[None, None], size=(12, 12), mode="bilinear")
+    assert {0.25, 0.5} <= set(resized.unique().tolist())
+    assert _warned_binary(pack, caplog, square.reshape(1, 1, size, size))
+    assert _warned_binary(pack, caplog, torch.zeros(1, 1, size, size))
+    band = torch.where(x < 30, 0.0, torch.where(x < 60, 0.5, 1.0))  # a wide grey band between 0 and 1
+    solid = torch.full((1, 1, size, size), 0.5)  # SolidMask 0.5
+    for grey in (solid, band.reshape(1, 1, size, size), _grey_latent()["noise_mask"]):
+        assert not _warned_binary(pack, caplog, grey)
+
+
+def test_the_binary_check_sees_through_comfyuis_resize():
+    """At latent size a 0/1 edge inside a latent pixel is ¼, ½ or ¾ (bilinear, 8×): still binary;
+    a grey level away from an edge, or any other level, is not."""
+    pixels = torch.zeros(1, 1, 64, 64)
+    pixels[..., 4:36, 12:52] = 1
+    pixels[..., 4:20, 12:60] = 1  # a concave corner, too
+    latent_mask = torch.nn.functional.interpolate(pixels, size=(8, 8), mode="bilinear")
+    assert {0.25, 0.5, 0.75} <= set(latent_mask.unique().tolist())
+    assert patch._is_binary(latent_mask.repeat(1, 4, 1, 1))
+    assert patch._is_binary(pixels) and patch._is_binary(torch.ones(2, 4, 8, 8))
+    assert not patch._is_binary(torch.full((1, 4, 8, 8), 0.5))
+    band = torch.zeros(1, 1, 8, 8)
+    band[..., 2:5] = 0.5  # three grey columns: the middle one is no edge's
+    band[..., 5:] = 1
+    assert not patch._is_binary(band)
+    band[..., 3] = 0
+    assert patch._is_binary(band)
+    odd = latent_mask.clone()
+    odd[odd == 0.5] = 0.4
+    assert not patch._is_binary(odd)
+
+
 def test_inpainting_models_still_get_the_grey_concat_mask(pack):
     latent = _grey_latent(batch=2)
     noise, sigmas = _noise(latent), karras(STEPS, DENOISE)
