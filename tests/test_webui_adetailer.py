@@ -12,10 +12,16 @@ from copy import copy
 
 import numpy as np
 import pytest
+from fake_model import FakeFlowModel
 from modules import errors, infotext_utils, processing, scripts, shared
 from webui_harness import HOSTS, photo, start_webui
 
-from lib_soft_inpainting.settings import ENABLED_INFOTEXT_KEY, SETTINGS
+from lib_soft_inpainting.settings import (
+    CHANNELS_INFOTEXT_KEY,
+    ENABLED_INFOTEXT_KEY,
+    FLOW_INFOTEXT_KEY,
+    SETTINGS,
+)
 from soft_inpainting_webui import inner_passes
 from soft_inpainting_webui.job import job_state
 
@@ -357,3 +363,14 @@ def test_the_mask_blur_read_is_the_narrower_of_the_hosts_two() -> None:
     other = SimpleNamespace()
     inner_passes.begin_job(other)
     assert "extension that runs it" in inner_passes.blur_note(SimpleNamespace(mask_blur=2), other)
+
+
+def test_an_inner_pass_on_a_flow_model_reports_its_noise_level_entries(monkeypatch) -> None:
+    """Every entry the inner pass wrote reaches the picture's infotext, the composite's included
+    (the per-channel distance of 16-channel latents is decided after sampling)."""
+    webui = _webui(monkeypatch)
+    _, processed = _txt2img(webui, [True], {"ad_mask_blur": 16}, model=FakeFlowModel())
+    params = infotext_utils.parse_generation_parameters(processed.infotexts[0])
+    assert params[USED_IN] == "ADetailer"
+    assert params[FLOW_INFOTEXT_KEY] == "True"
+    assert params[CHANNELS_INFOTEXT_KEY] == "True"

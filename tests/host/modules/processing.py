@@ -324,7 +324,8 @@ class StableDiffusionProcessingTxt2Img:
             self.extra_generation_params["Denoising strength"] = self.denoising_strength
 
     def sample(self, seeds: list[int]) -> torch.Tensor:
-        shape = (LATENT_CHANNELS, self.height // 8, self.width // 8)
+        channels = getattr(self.sd_model, "latent_channels", LATENT_CHANNELS)
+        shape = (channels, self.height // 8, self.width // 8)
         noise = torch.stack([torch.randn(shape, generator=torch.Generator().manual_seed(s)) for s in seeds])
         samples = self.sampler.sample(self, noise)
         if not self.enable_hr:
