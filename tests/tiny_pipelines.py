@@ -113,8 +113,10 @@ def tiny_flow_vae() -> AutoencoderKL:
                          scaling_factor=1.5, shift_factor=0.1)
 
 
-def tiny_sd3(kind: str = "inpaint", transformer_channels: int = FLOW_CHANNELS, seed: int = 0):
-    """A tiny SD3 pipeline: two CLIP text encoders (T5 off, as SD3 allows), a one-layer MMDiT.
+def tiny_sd3(kind: str = "inpaint", transformer_channels: int = FLOW_CHANNELS, seed: int = 0,
+             t5: bool = False):
+    """A tiny SD3 pipeline: two CLIP text encoders, a one-layer MMDiT; T5 off (as SD3 allows)
+    unless ``t5`` (a tiny T5 read through the letter tokenizer: a folder saved with it loads).
 
     ``transformer_channels=33`` makes an inpainting transformer (mask and masked picture as
     conditioning) for the inpaint pipeline.
@@ -138,17 +140,18 @@ def tiny_sd3(kind: str = "inpaint", transformer_channels: int = FLOW_CHANNELS, s
                  text_encoder=CLIPTextModelWithProjection(_text_config(projection_dim=TEXT_WIDTH)),
                  tokenizer=tiny_tokenizer(),
                  text_encoder_2=CLIPTextModelWithProjection(_text_config(projection_dim=TEXT_WIDTH)),
-                 tokenizer_2=tiny_tokenizer(), text_encoder_3=None, tokenizer_3=None)
+                 tokenizer_2=tiny_tokenizer(), text_encoder_3=_tiny_t5(2 * TEXT_WIDTH) if t5 else None,
+                 tokenizer_3=tiny_tokenizer() if t5 else None)
     cls = StableDiffusion3InpaintPipeline if kind == "inpaint" else StableDiffusion3Img2ImgPipeline
     pipe = cls(**parts)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
 
-def _tiny_t5():
+def _tiny_t5(width: int = TEXT_WIDTH):
     from transformers import T5Config, T5EncoderModel
 
-    return T5EncoderModel(T5Config(vocab_size=64, d_model=TEXT_WIDTH, d_kv=8, d_ff=32, num_layers=1,
+    return T5EncoderModel(T5Config(vocab_size=64, d_model=width, d_kv=8, d_ff=32, num_layers=1,
                                    num_heads=2, relative_attention_num_buckets=8, pad_token_id=1,
                                    decoder_start_token_id=0))
 
