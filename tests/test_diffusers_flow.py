@@ -25,11 +25,12 @@ from diffusers import (
     EulerDiscreteScheduler,
     FlowMatchEulerDiscreteScheduler,
 )
-from oracle import oracle_get_modified_nmask, oracle_latent_blend
+from oracle import oracle_get_modified_nmask, oracle_latent_blend, oracle_latent_difference_masks
 from PIL import Image, ImageDraw, ImageFilter
 from tiny_pipelines import FLOW_CHANNELS, tiny_flux, tiny_sd3
 
 import lib_soft_inpainting.integrations.diffusers_pipeline as adapter
+import lib_soft_inpainting.pictures as pictures
 from lib_soft_inpainting import SoftInpaintingSettings
 from lib_soft_inpainting.integrations.diffusers_flow import (
     flow_blended_output,
@@ -356,3 +357,25 @@ def test_width_and_height_must_suit_the_packing():
     pipe = tiny_flux("img2img")
     with pytest.raises(ValueError, match="multiples of 8"):
         run(pipe, width=36)
+
+
+def test_stage_2_measures_the_16_channel_change_per_channel_as_for_4_channels(monkeypatch):
+    """The compositing masks come from the distance over 16 channels scaled by √(4/16) (the oracle's
+    step 3 with ``reference_channels=4``), not from the plain 16-channel norm."""
+    seen = []
+    real = pictures.latent_difference_masks
+
+    def spy(*args, **kwargs):
+        seen.append(real(*args, **kwargs))
+        return seen[-1]
+
+    monkeypatch.setattr(pictures, "latent_difference_masks", spy)
+    settings = SoftInpaintingSettings(composite_difference_threshold=1.0)
+    out = run(tiny_flux("inpaint"), settings=settings)
+    assert len(seen) == 1
+    ours = seen[0].cpu().numpy().astype(int)
+    per_channel = oracle_latent_difference_masks(settings, out.nmask, out.init_latents, out.latents, 4)
+    plain = oracle_latent_difference_masks(settings, out.nmask, out.init_latents, out.latents, None)
+    difference = np.abs(ours - per_channel.astype(int))
+    assert difference.max() <= 1 and (difference > 0).mean() <= 0.001  # SPEC §9
+    assert np.abs(ours - plain.astype(int)).max() > 10  # the plain norm would be another mask
