@@ -379,3 +379,20 @@ def test_stage_2_measures_the_16_channel_change_per_channel_as_for_4_channels(mo
     difference = np.abs(ours - per_channel.astype(int))
     assert difference.max() <= 1 and (difference > 0).mean() <= 0.001  # SPEC §9
     assert np.abs(ours - plain.astype(int)).max() > 10  # the plain norm would be another mask
+
+
+@pytest.mark.parametrize("make, extra", [
+    (lambda: tiny_sd3("inpaint"), {"guidance_scale": 3.0}),  # classifier-free guidance: a doubled batch
+    (lambda: tiny_flux("inpaint"), {}),
+], ids=["sd3-cfg", "flux"])
+def test_a_batch_gets_one_blend_and_composite_per_picture(make, extra):
+    pipe = make()
+    kwargs = {"max_sequence_length": 8} if "max_sequence_length" in adapter.inspect.signature(
+        pipe.__call__).parameters else {}
+    out = adapter.soft_inpaint(pipe, gradient_picture(), grey_mask(), "a cat", num_inference_steps=2,
+                               num_images_per_prompt=2, generator=torch.Generator().manual_seed(0),
+                               **{"guidance_scale": 1.0, **extra}, **kwargs)
+    assert len(out.images) == len(out.masks) == 2 and out.latents.shape[0] == 2
+    drift = (out.latents - out.init_latents).norm(dim=1)
+    assert drift[:, out.nmask[0] == 0].max() < 1e-4
+    assert not torch.equal(out.latents[0], out.latents[1])
