@@ -66,6 +66,7 @@ SAMPLERS: dict[str, tuple[str, str, dict[str, Any]]] = {
 }
 SCHEDULE_TYPE = {"dpmpp_2m": "Karras"}
 DEFAULT_SAMPLER = "dpmpp_2m"
+DEFAULT_CFG = 7.0
 # Flow-matching models (SD3, Flux) keep the scheduler they come with: Euler for flow matching.
 FLOW_SAMPLER = "euler"
 MAX_MASK_BLUR = 64  # the WebUI's slider
@@ -179,7 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"0 to {MAX_SEED}; -1 = random (the seed used is recorded)")
     run.add_argument("--strength", type=_finite, default=0.75,
                      help="denoising strength, above 0 up to 1 (steps x strength must reach 1)")
-    run.add_argument("--cfg", type=_finite, default=7.0, help="CFG scale, 0 or more")
+    run.add_argument("--cfg", type=_finite, default=None,
+                     help=f"CFG scale, 0 or more (default {DEFAULT_CFG:g}; flow-matching models: their "
+                          "pipeline's own guidance default, e.g. 30 for Flux Fill)")
     run.add_argument("--mask-blur", type=int, default=4, metavar="N",
                      help=f"blur the mask by N pixels first, as the WebUI's Mask blur does (0 to "
                           f"{MAX_MASK_BLUR}, default 4 as in the WebUI; {LOW_MASK_BLUR} to "
@@ -189,7 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--n-iter", type=int, default=1, metavar="N",
                      help="batches made one after another (default 1); every candidate is written, "
                           "seeds seed, seed+1, ..., with a labelled contact sheet")
-    run.add_argument("--width", type=int, default=None, help="default: the image's, rounded down to 8")
+    run.add_argument("--width", type=int, default=None,
+                     help="default: the image's, rounded down to 8 (Flux: 16)")
     run.add_argument("--height", type=int, default=None)
     run.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps ...")
     run.add_argument("--dtype", choices=("auto", "float32", "float16", "bfloat16"), default="auto",
@@ -464,11 +468,13 @@ def _hub_access(model: str) -> dict[str, Any]:
                    "or --model path/to/model.safetensors")
 
 
-def _set_sampler(args: argparse.Namespace, pipe: Any) -> None:
-    """``--sampler`` for noise-level models; flow-matching models keep their own flow Euler scheduler.
+def _choose_sampling(args: argparse.Namespace, pipe: Any) -> None:
+    """``--sampler`` and the ``--cfg`` default, by the kind of model.
 
-    Which kind the model is comes from its scheduler's forward process (the adapter reads it), so
-    ``args.sampler`` afterwards names the sampler used (for the infotext).
+    Noise-level models (SD, SDXL) get the chosen sampler and CFG 7 by default; flow-matching models
+    keep their own flow Euler scheduler and their pipeline's guidance default. Which kind the model
+    is comes from its scheduler's forward process (the adapter reads it). ``args.sampler`` and
+    ``args.cfg`` afterwards name what is used (for the infotext).
     """
     import diffusers
 
@@ -479,6 +485,10 @@ def _set_sampler(args: argparse.Namespace, pipe: Any) -> None:
     except UnsupportedSchedulerError as error:
         raise CliError(f"--model {args.model}: {_one_line(error)}") from None
     if flow:
+        if args.cfg is None:  # guidance-distilled and Fill models come with their own default
+            default = inspect.signature(pipe.__call__).parameters.get("guidance_scale")
+            usable = default is not None and isinstance(default.default, (int, float))
+            args.cfg = float(default.default) if usable else DEFAULT_CFG
         if args.sampler not in (None, FLOW_SAMPLER):
             raise CliError(f"--sampler {args.sampler} is for noise-level models (SD 1.x/2.x, SDXL); "
                            f"{args.model} is a flow-matching model and samples with its own Euler (flow "
@@ -486,6 +496,7 @@ def _set_sampler(args: argparse.Namespace, pipe: Any) -> None:
         args.sampler = FLOW_SAMPLER
         return
     args.sampler = args.sampler or DEFAULT_SAMPLER
+    args.cfg = DEFAULT_CFG if args.cfg is None else args.cfg
     choice = args.sampler
     _, class_name, overrides = SAMPLERS[choice]
     scheduler_cls = getattr(diffusers, class_name)
@@ -597,7 +608,7 @@ def _check_run(args: argparse.Namespace) -> None:
         least = math.ceil(1000 / args.steps) / 1000
         raise CliError(f"--strength {args.strength:g} with --steps {args.steps} leaves no denoising step "
                        f"(steps x strength must reach 1): use --strength {least:g} or more, or more --steps")
-    if args.cfg < 0:
+    if args.cfg is not None and args.cfg < 0:
         raise CliError(f"--cfg must be 0 or more, got {args.cfg:g}")
     if not (args.seed == -1 or 0 <= args.seed <= MAX_SEED):
         raise CliError(f"--seed must be -1 (random) or 0 to {MAX_SEED}, got {args.seed}")
@@ -655,7 +666,7 @@ def _run(args: argparse.Namespace) -> int:
     with _library_output(args.quiet):
         _needs_diffusers()
         pipe = _load_pipeline(args, device, dtype)
-        _set_sampler(args, pipe)
+        _choose_sampling(args, pipe)
         pipe.set_progress_bar_config(disable=args.quiet)
         for batch in range(args.n_iter):
             batch_seeds = seeds[batch * args.batch_size:(batch + 1) * args.batch_size]

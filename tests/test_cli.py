@@ -478,3 +478,13 @@ def test_a_flow_single_file_that_cannot_be_loaded_is_one_line(capsys, pictures, 
     code, _, stderr = run_cli(capsys, "run", pictures / "image.png", pictures / "mask.png", "--prompt", "cat",
                               "--model", path, "--steps", 2, "--device", "cpu")
     check_error(code, stderr, "cannot load model", "model.safetensors")
+
+
+def test_a_fill_model_gets_its_pipelines_guidance_by_default(capsys, pictures, flow_models, tmp_path):
+    out = tmp_path / "fill.png"
+    code, _, stderr = run_cli(capsys, "run", pictures / "image.png", pictures / "mask.png", "--prompt", "cat",
+                              "--model", flow_models["flux-fill"], "--steps", 1, "--strength", 1, "--quiet",
+                              "--out", out)
+    assert code == 0, stderr
+    params = parse_infotext(read_png_infotext(out)).params
+    assert params["CFG scale"] == "30"  # FluxFillPipeline's own guidance_scale default
