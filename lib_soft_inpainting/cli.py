@@ -481,7 +481,7 @@ def _choose_sampling(args: argparse.Namespace, pipe: Any) -> None:
     from .integrations.diffusers_pipeline import UnsupportedSchedulerError, scheduler_mapping
 
     try:
-        flow = scheduler_mapping(pipe.scheduler) is not None
+        flow = scheduler_mapping(pipe.scheduler).is_flow
     except UnsupportedSchedulerError as error:
         raise CliError(f"--model {args.model}: {_one_line(error)}") from None
     if flow:

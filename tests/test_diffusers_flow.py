@@ -325,7 +325,8 @@ def test_flow_is_read_from_the_schedulers_forward_process():
     assert scheduler_noise_level(FlowMatchEulerDiscreteScheduler(use_dynamic_shifting=True)).is_flow
     assert adapter.scheduler_mapping(tiny_flux().scheduler).is_flow
     for family in (EulerDiscreteScheduler(), DDIMScheduler()):  # DDPM family: k-diffusion sigmas
-        assert scheduler_noise_level(family) is None
+        level = scheduler_noise_level(family)
+        assert not level.is_flow and level(2.5) == 2.5
 
 
 class NoiseAddingScheduler(FlowMatchEulerDiscreteScheduler):

@@ -22,7 +22,12 @@ from typing import Any
 
 import torch
 
-from ..noise_level import NoiseLevel, UnsupportedModelError, noise_level_from_noise_scaling
+from ..noise_level import (
+    NoiseLevel,
+    UnsupportedModelError,
+    noise_level_from_coefficients,
+    noise_level_from_noise_scaling,
+)
 
 __all__ = [
     "flow_blended_output",
@@ -68,17 +73,18 @@ def _probe_scale_noise(scheduler: Any) -> Callable[..., torch.Tensor]:
     return noise_scaling
 
 
-def scheduler_noise_level(scheduler: Any) -> NoiseLevel | None:
-    """The mapping of a scheduler with a flow-style forward process (``scale_noise``), or ``None``.
+def scheduler_noise_level(scheduler: Any) -> NoiseLevel:
+    """How a diffusers scheduler's σ becomes the schedule's noise level (``.is_flow``: σ/(1 − σ)).
 
-    ``None``: the scheduler has no ``scale_noise``; it belongs to the DDPM family, whose samples the
-    adapter already reads in k-diffusion terms (``x₀ + σ·ε``, σ a noise level). A ``scale_noise``
-    that is neither flow matching nor a noise level raises
+    A scheduler with a flow-style forward process (``scale_noise``) is probed at σ = ½. One without
+    belongs to the DDPM family (``add_noise``: ``√ᾱ·x₀ + √(1 − ᾱ)·ε``), whose samples the adapter
+    reads in k-diffusion terms, ``x₀ + σ·ε`` (coefficients 1 and ½ at σ = ½): σ is a noise level.
+    A ``scale_noise`` that is not flow matching raises
     :class:`~lib_soft_inpainting.noise_level.UnsupportedModelError` naming the scheduler.
     """
-    if not callable(getattr(scheduler, "scale_noise", None)):
-        return None
     name = type(scheduler).__name__
+    if not callable(getattr(scheduler, "scale_noise", None)):
+        return noise_level_from_coefficients(1.0, 0.5, name)
     level = noise_level_from_noise_scaling(_probe_scale_noise(scheduler), name)
     if not level.is_flow:
         raise UnsupportedModelError(f"soft inpainting does not support {name}: its scale_noise adds noise "

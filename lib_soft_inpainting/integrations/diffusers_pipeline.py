@@ -87,7 +87,6 @@ __all__ = [
 ]
 
 
-
 def _available(*names: str) -> tuple[type, ...]:
     """The named pipeline classes this diffusers has (older releases lack the flow pipelines)."""
     return tuple(cls for cls in (getattr(diffusers, name, None) for name in names) if cls is not None)
@@ -205,9 +204,9 @@ def _blended_output(model_output: torch.Tensor, sample: torch.Tensor, sigma: flo
     return out.to(model_output.dtype)
 
 
-def scheduler_mapping(scheduler: Any) -> NoiseLevel | None:
-    """How the scheduler's σ becomes the schedule's noise level: a flow mapping, or ``None`` for
-    the DDPM family (read in k-diffusion terms, σ already a noise level). Unsupported schedulers
+def scheduler_mapping(scheduler: Any) -> NoiseLevel:
+    """How the scheduler's σ becomes the schedule's noise level (``.is_flow``: flow matching; else
+    the DDPM family, read in k-diffusion terms, σ a noise level already). Unsupported schedulers
     raise :class:`UnsupportedSchedulerError` naming them."""
     try:
         return scheduler_noise_level(scheduler)
@@ -226,9 +225,9 @@ def soft_inpainting_steps(scheduler: Any, blend: Blend,
     ``latent_size = (h, w)`` unpacks packed (Flux) latents for the blend.
     """
     level = scheduler_mapping(scheduler)
-    sigma_scaled = _sigma_scaled(scheduler) if level is None else False
+    sigma_scaled = False if level.is_flow else _sigma_scaled(scheduler)
     original = scheduler.step
-    if level is not None:
+    if level.is_flow:
         @functools.wraps(original)
         def step(model_output, timestep, sample, *args, **kwargs):
             sigma = step_sigma(scheduler, timestep)
