@@ -397,3 +397,22 @@ def test_a_batch_gets_one_blend_and_composite_per_picture(make, extra):
     drift = (out.latents - out.init_latents).norm(dim=1)
     assert drift[:, out.nmask[0] == 0].max() < 1e-4
     assert not torch.equal(out.latents[0], out.latents[1])
+
+
+def test_flow_heun_steps_from_the_blended_prediction_at_each_model_calls_sigma():
+    """Heun's second model call runs at the next sigma; the blend gets that call's noise level."""
+    from diffusers import FlowMatchHeunDiscreteScheduler
+
+    scheduler = FlowMatchHeunDiscreteScheduler(shift=3.0)
+    scheduler.set_timesteps(4)
+    generator = torch.Generator().manual_seed(4)
+    target = torch.randn(1, 4, 4, 4, generator=generator)
+    sample = torch.randn(1, 4, 4, 4, generator=generator)
+    seen: list[float] = []
+    calls = len(scheduler.timesteps)
+    with adapter.soft_inpainting_steps(scheduler, lambda x0, level: seen.append(level) or target):
+        for t in scheduler.timesteps:
+            sample = scheduler.step(torch.randn(1, 4, 4, 4, generator=generator), t, sample).prev_sample
+    assert sample.allclose(target, atol=1e-5)
+    expected = [s / max(1 - s, 1e-4) for s in scheduler.sigmas[:calls].tolist()]
+    assert seen == pytest.approx(expected, rel=1e-5)
