@@ -197,7 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--height", type=int, default=None)
     run.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps ...")
     run.add_argument("--dtype", choices=("auto", "float32", "float16", "bfloat16"), default="auto",
-                     help="auto = float16 on CUDA, float32 elsewhere")
+                     help="auto = float16 on CUDA (bfloat16 for Flux, whose activations overflow "
+                          "float16), float32 elsewhere")
     run.add_argument("--out", type=Path, default=None,
                      help=f"output picture, {', '.join(PICTURE_FORMATS)} by its extension (default: "
                           "IMAGE-soft.png here); with several candidates OUT-1, OUT-2, ... and OUT-sheet")
@@ -503,6 +504,32 @@ def _choose_sampling(args: argparse.Namespace, pipe: Any) -> None:
     pipe.scheduler = scheduler_cls.from_config(pipe.scheduler.config, **overrides)
 
 
+def _local_model_kind(model: str) -> str | None:
+    """The family of a local ``--model`` ("flux", "sd3", …) from what the folder or file declares,
+    or None (a hub id, an unreadable folder: the loader decides)."""
+    path = Path(model).expanduser()
+    if path.is_file():
+        return checkpoint_kind(path)
+    name = _folder_class_name(path) if path.is_dir() else None
+    if name is None:
+        return None
+    if name.startswith("Flux"):
+        return "flux"
+    return "sd3" if name.startswith("StableDiffusion3") else "sd"
+
+
+def _auto_dtype(device_type: str, kind: str | None, bf16_supported: bool) -> Any:
+    """``--dtype auto``: float16 on CUDA, but bfloat16 for Flux (its activations overflow float16
+    into black pictures) where the GPU has it; float32 elsewhere."""
+    import torch
+
+    if device_type != "cuda":
+        return torch.float32
+    if kind in ("flux", "flux-fill") and bf16_supported:
+        return torch.bfloat16
+    return torch.float16
+
+
 def _device_and_dtype(args: argparse.Namespace) -> tuple[str, Any]:
     """``--device`` and ``--dtype`` checked against what this torch can use."""
     import torch
@@ -530,7 +557,8 @@ def _device_and_dtype(args: argparse.Namespace) -> tuple[str, Any]:
     if parsed.type == "xpu" and not (hasattr(torch, "xpu") and torch.xpu.is_available()):
         raise CliError(f"--device {args.device}: this PyTorch sees no Intel GPU (XPU); use --device cpu")
     if args.dtype == "auto":
-        dtype = torch.float16 if parsed.type == "cuda" else torch.float32
+        dtype = _auto_dtype(parsed.type, _local_model_kind(args.model),
+                            parsed.type == "cuda" and torch.cuda.is_bf16_supported())
     else:
         dtype = getattr(torch, args.dtype)
     return device, dtype

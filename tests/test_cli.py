@@ -20,7 +20,15 @@ import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
 from lib_soft_inpainting import SoftInpaintingSettings
-from lib_soft_inpainting.cli import _is_sdxl_checkpoint, _settings_from, build_parser, checkpoint_kind, main
+from lib_soft_inpainting.cli import (
+    _auto_dtype,
+    _is_sdxl_checkpoint,
+    _local_model_kind,
+    _settings_from,
+    build_parser,
+    checkpoint_kind,
+    main,
+)
 from lib_soft_inpainting.integrations.infotext import parse_infotext, read_infotext, read_png_infotext
 from lib_soft_inpainting.settings import PRESETS, SETTINGS, settings_from_infotext
 
@@ -488,3 +496,17 @@ def test_a_fill_model_gets_its_pipelines_guidance_by_default(capsys, pictures, f
     assert code == 0, stderr
     params = parse_infotext(read_png_infotext(out)).params
     assert params["CFG scale"] == "30"  # FluxFillPipeline's own guidance_scale default
+
+
+def test_auto_dtype_gives_flux_bfloat16_on_cuda(flow_models, tmp_path):
+    import torch
+
+    kinds = {name: _local_model_kind(str(folder)) for name, folder in flow_models.items()}
+    assert kinds == {"sd3": "sd3", "flux": "flux", "flux-fill": "flux"}  # from model_index.json
+    flux_file = _header_only_safetensors(tmp_path / "sd3.safetensors", {"double_blocks.0.x": [1]})
+    assert _local_model_kind(str(flux_file)) == "flux"  # from the tensors, whatever the name says
+    assert _local_model_kind("some/hub-id") is None
+    assert _auto_dtype("cuda", "flux", True) == torch.bfloat16
+    assert _auto_dtype("cuda", "flux", False) == torch.float16  # older GPUs: no bfloat16
+    assert _auto_dtype("cuda", "sd3", True) == _auto_dtype("cuda", None, True) == torch.float16
+    assert _auto_dtype("cpu", "flux", True) == _auto_dtype("mps", "sd", False) == torch.float32
