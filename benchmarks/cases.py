@@ -1,10 +1,10 @@
 """The workloads the benchmarks time: realistic inputs and the calls made on them.
 
 A case is one latent size and batch on one device. The latents follow the host's shapes
-(``[B, 4, H, W]``, the picture is 8× larger on each side), the mask is a soft-edged disc in the
-host's ``[4, H, W]`` layout, and the sampled latents differ from the original mostly inside it,
-so the difference masks have a real transition band. Inputs are seeded: every run measures the
-same work.
+(``[B, 4, H, W]``, or ``[B, 16, H, W]`` for SD3 and Flux; the picture is 8× larger on each side),
+the mask is a soft-edged disc in the host's ``[C, H, W]`` layout, and the sampled latents differ
+from the original mostly inside it, so the difference masks have a real transition band. Inputs
+are seeded: every run measures the same work.
 """
 
 from __future__ import annotations
@@ -42,10 +42,10 @@ class Case:
     batch: int
     device: torch.device
     settings: SoftInpaintingSettings
-    nmask: torch.Tensor            # [4, H, W], 1 = regenerate
+    nmask: torch.Tensor            # [C, H, W], 1 = regenerate
     mask: torch.Tensor             # 1 − nmask, as the host keeps it
-    latent_orig: torch.Tensor      # [B, 4, H, W]
-    latent_processed: torch.Tensor  # [B, 4, H, W]
+    latent_orig: torch.Tensor      # [B, C, H, W]
+    latent_processed: torch.Tensor  # [B, C, H, W]
     sigma: torch.Tensor            # [B], one noise level for the batch
     init_image: Image.Image        # RGB, picture size
 
@@ -117,13 +117,14 @@ def _soft_disc(size: int) -> torch.Tensor:
 
 
 def make_case(size: int, batch: int, device: torch.device | str = "cpu", seed: int = 0,
-              settings: SoftInpaintingSettings | None = None) -> Case:
-    """Seeded inputs for a ``size``² latent (``8·size``² picture) and ``batch`` images."""
+              settings: SoftInpaintingSettings | None = None, channels: int = LATENT_CHANNELS) -> Case:
+    """Seeded inputs for a ``size``² latent (``8·size``² picture), ``batch`` images, ``channels``
+    latent channels (4: SD, SDXL; 16: SD3, Flux)."""
     device = torch.device(device)
     gen = torch.Generator().manual_seed(seed)
-    nmask = _soft_disc(size).expand(LATENT_CHANNELS, size, size).contiguous()
-    orig = torch.randn(1, LATENT_CHANNELS, size, size, generator=gen).expand(batch, -1, -1, -1).contiguous()
-    change = torch.randn(batch, LATENT_CHANNELS, size, size, generator=gen)
+    nmask = _soft_disc(size).expand(channels, size, size).contiguous()
+    orig = torch.randn(1, channels, size, size, generator=gen).expand(batch, -1, -1, -1).contiguous()
+    change = torch.randn(batch, channels, size, size, generator=gen)
     processed = orig + change * (0.05 + nmask[None])
     pixels = torch.randint(0, 256, (3, size, size), generator=gen, dtype=torch.uint8)
     picture = Image.fromarray(pixels.permute(1, 2, 0).numpy(), "RGB").resize(

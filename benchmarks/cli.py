@@ -11,7 +11,10 @@ Measured side by side in one run, on the CPU and (when available) on CUDA:
     the formulation costs) and once with ``torch.norm`` as upstream calls it;
 (c) ComfyUI, every sampler step: the patched blend against ComfyUI's own two hard blends at
     128² latents, batch 1 and 4 (``benchmarks.comfy``);
-(d) peak extra memory of the post-sample hook, in a fresh process (see ``benchmarks.memory``).
+(d) 16-channel latents (SD3, Flux) beside 4-channel ones at 128² latents, batch 1 and 4: the
+    per-step blend, the diffusers adapter's flow step on unpacked and packed Flux latents, and the
+    difference masks (``benchmarks.channels``);
+(e) peak extra memory of the post-sample hook, in a fresh process (see ``benchmarks.memory``).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from pathlib import Path
 
 import torch
 
-from . import comfy, report
+from . import channels, comfy, report
 from .cases import make_case
 from .memory import measure_in_subprocess
 from .report import EXTRAPOLATED, MEASURED, SUMMED, Row, format_ratio, format_seconds
@@ -379,6 +382,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows += _stage1_rows(device, args)
         Log.progress(f"{device}: ComfyUI step, latent {comfy.SIZE}²")
         rows += comfy.rows(device, args.budget, args.min_repeats)
+        Log.progress(f"{device}: 16-channel latents, latent {channels.SIZE}²")
+        rows += channels.rows(device, args.budget, args.min_repeats)
 
     for device in args.devices:
         log()
@@ -391,7 +396,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         log()
         log(f"(c) ComfyUI, every sampler step: the patched blend against its own hard blends — {device}")
         log(comfy.table(rows, device))
+        log()
+        log(f"(d) 16-channel latents (SD3, Flux) beside 4-channel ones: every step — {device}")
+        log(channels.step_table(rows, device))
+        log(f"    and the difference masks after sampling — {device}")
+        log(channels.masks_table(rows, device))
+        for line in channels.key_figures(rows, device):
+            log(line)
     log()
+    log("16-channel columns: blend = get_modified_nmask + latent_blend; flow step = the diffusers "
+        "adapter's per-step work on a flow model's output (x̂₀, the blend, the velocity back), on "
+        "[B, 16, h, w] latents or on Flux's packed [B, (h/2)(w/2), 64] tokens (unpacked for the blend); "
+        "masks packed = Flux's packed latents unpacked, then the difference masks.")
     log("Stage 1 columns: float64 = upstream's float64 formulation with our channel-norm kernels; "
         "upstream = the same with torch.norm, as upstream calls it; hard blend = the host's "
         "b·nmask + a·(1 − nmask) without soft inpainting.")

@@ -1,10 +1,10 @@
 """Command line: ``python -m lib_soft_inpainting run|demo``.
 
-- ``run IMAGE MASK --prompt … --model PATH_OR_ID``: soft inpainting with a diffusers Stable
-  Diffusion (or XL) model; writes a PNG, JPEG or WebP (by ``--out``'s extension) carrying the
-  generation parameters where the WebUI's PNG Info reads them. ``--batch-size``/``--n-iter``
-  make several candidates (seeds seed, seed + 1, …) and a labelled contact sheet. Needs the
-  ``diffusers`` extra.
+- ``run IMAGE MASK --prompt … --model PATH_OR_ID``: soft inpainting with a diffusers model (SD
+  1.x/2.x, SDXL, SD3/3.5, Flux, Flux Fill; a folder, a single checkpoint file or a hub id);
+  writes a PNG, JPEG or WebP (by ``--out``'s extension) carrying the generation parameters
+  where the WebUI's PNG Info reads them. ``--batch-size``/``--n-iter`` make several candidates
+  (seeds seed, seed + 1, …) and a labelled contact sheet. Needs the ``diffusers`` extra.
 - ``demo --out DIR``: both stages on a bundled photo with a built-in weight-free model; no
   download, core dependencies only.
 
@@ -20,6 +20,7 @@ import argparse
 import contextlib
 import functools
 import importlib
+import inspect
 import json
 import math
 import os
@@ -64,6 +65,10 @@ SAMPLERS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "lms": ("LMS", "LMSDiscreteScheduler", {}),
 }
 SCHEDULE_TYPE = {"dpmpp_2m": "Karras"}
+DEFAULT_SAMPLER = "dpmpp_2m"
+DEFAULT_CFG = 7.0
+# Flow-matching models (SD3, Flux) keep the scheduler they come with: Euler for flow matching.
+FLOW_SAMPLER = "euler"
 MAX_MASK_BLUR = 64  # the WebUI's slider
 ADVISED_MASK_BLUR = 32  # the accordion's one-click advice, for masks blurred below 16
 LOW_MASK_BLUR = 16
@@ -154,23 +159,30 @@ def build_parser() -> argparse.ArgumentParser:
                      epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", metavar="{run,demo}", parser_class=_Parser)
 
-    run = commands.add_parser("run", help="soft-inpaint IMAGE with a diffusers Stable Diffusion model",
-                              description="Soft inpainting with a diffusers Stable Diffusion (or XL) model. "
+    run = commands.add_parser("run", help="soft-inpaint IMAGE with a diffusers model (SD, SDXL, SD3, Flux)",
+                              description="Soft inpainting with a diffusers model: SD 1.x/2.x, SDXL, "
+                                          "SD3/3.5, Flux or Flux Fill. "
                                           "MASK: white = regenerate, black = keep, grey = opacity.")
     run.add_argument("image", type=Path, help="picture to inpaint")
     run.add_argument("mask", type=Path, help="grey mask of the same size (or an RGBA picture's alpha)")
     run.add_argument("--prompt", required=True)
     run.add_argument("--negative-prompt", default="")
-    run.add_argument("--model", required=True, help="diffusers folder, .safetensors file or hub id")
+    run.add_argument("--model", required=True,
+                     help="diffusers folder, .safetensors file or hub id: SD 1.x/2.x, SDXL, SD3/3.5, "
+                          "Flux or Flux Fill (the kind is read from the folder or the file)")
     run.add_argument("--pipeline", choices=("inpaint", "img2img"), default="inpaint",
-                     help="which diffusers pipeline to load (default inpaint)")
-    run.add_argument("--sampler", choices=sorted(SAMPLERS), default="dpmpp_2m")
+                     help="which diffusers pipeline to load (default inpaint; Flux Fill models inpaint only)")
+    run.add_argument("--sampler", choices=sorted(SAMPLERS), default=None,
+                     help=f"default {DEFAULT_SAMPLER}; flow-matching models (SD3, Flux) sample with their "
+                          f"own Euler (flow matching) scheduler, so they take only {FLOW_SAMPLER}")
     run.add_argument("--steps", type=int, default=20)
     run.add_argument("--seed", type=int, default=-1,
                      help=f"0 to {MAX_SEED}; -1 = random (the seed used is recorded)")
     run.add_argument("--strength", type=_finite, default=0.75,
                      help="denoising strength, above 0 up to 1 (steps x strength must reach 1)")
-    run.add_argument("--cfg", type=_finite, default=7.0, help="CFG scale, 0 or more")
+    run.add_argument("--cfg", type=_finite, default=None,
+                     help=f"CFG scale, 0 or more (default {DEFAULT_CFG:g}; flow-matching models: their "
+                          "pipeline's own guidance default, e.g. 30 for Flux Fill)")
     run.add_argument("--mask-blur", type=int, default=4, metavar="N",
                      help=f"blur the mask by N pixels first, as the WebUI's Mask blur does (0 to "
                           f"{MAX_MASK_BLUR}, default 4 as in the WebUI; {LOW_MASK_BLUR} to "
@@ -180,11 +192,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--n-iter", type=int, default=1, metavar="N",
                      help="batches made one after another (default 1); every candidate is written, "
                           "seeds seed, seed+1, ..., with a labelled contact sheet")
-    run.add_argument("--width", type=int, default=None, help="default: the image's, rounded down to 8")
+    run.add_argument("--width", type=int, default=None,
+                     help="default: the image's, rounded down to 8 (Flux: 16)")
     run.add_argument("--height", type=int, default=None)
     run.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps ...")
     run.add_argument("--dtype", choices=("auto", "float32", "float16", "bfloat16"), default="auto",
-                     help="auto = float16 on CUDA, float32 elsewhere")
+                     help="auto = float16 on CUDA (bfloat16 for Flux, whose activations overflow "
+                          "float16), float32 elsewhere")
     run.add_argument("--out", type=Path, default=None,
                      help=f"output picture, {', '.join(PICTURE_FORMATS)} by its extension (default: "
                           "IMAGE-soft.png here); with several candidates OUT-1, OUT-2, ... and OUT-sheet")
@@ -288,36 +302,101 @@ def _looks_like_path(model: str) -> bool:
             or model.endswith((".safetensors", ".ckpt")))
 
 
-def _is_sdxl_checkpoint(path: Path) -> bool:
-    """Whether a single-file checkpoint holds an SDXL model, from its safetensors header alone.
-
-    SDXL checkpoints keep their text encoders under ``conditioner.embedders``; SD 1.x/2.x under
-    ``cond_stage_model``. Only the JSON header is read (no tensors); other formats count as SD.
-    """
+def _safetensors_header(path: Path) -> dict[str, Any]:
+    """The JSON header of a safetensors file (tensor names, shapes; no tensors read), or ``{}``."""
     if path.suffix.lower() != ".safetensors":
-        return False
+        return {}
     try:
         with path.open("rb") as handle:
             size = int.from_bytes(handle.read(8), "little")
             if not 0 < size < 100_000_000:
-                return False
+                return {}
             header = json.loads(handle.read(size))
     except (OSError, ValueError):
-        return False
-    return any(key.startswith("conditioner.embedders") for key in header)
+        return {}
+    return header if isinstance(header, dict) else {}
+
+
+def checkpoint_kind(path: Path) -> str:
+    """``"sd"``, ``"sdxl"``, ``"sd3"``, ``"flux"`` or ``"flux-fill"``: the model family of a single
+    checkpoint file, from the tensors its safetensors header names (never from the file's name).
+
+    SD3/3.5's MMDiT has ``joint_blocks``, Flux's transformer ``double_blocks``; Flux Fill's input
+    layer ``img_in`` reads more than the 64 features of a packed latent (the mask and masked
+    picture too). SDXL keeps its text encoders under ``conditioner.embedders``. Anything else
+    (other formats included) counts as SD 1.x/2.x.
+    """
+    header = _safetensors_header(path)
+
+    def tensor(suffix: str) -> dict[str, Any] | None:
+        for prefix in ("", "model.diffusion_model."):
+            entry = header.get(prefix + suffix)
+            if isinstance(entry, dict):
+                return entry
+        return None
+
+    def has_block(name: str) -> bool:
+        return any(key.startswith((name, "model.diffusion_model." + name)) for key in header)
+
+    if has_block("double_blocks."):
+        img_in = tensor("img_in.weight")
+        shape = img_in.get("shape", []) if img_in else []
+        return "flux-fill" if len(shape) == 2 and int(shape[1]) > 64 else "flux"
+    if has_block("joint_blocks."):
+        return "sd3"
+    if any(key.startswith("conditioner.embedders") for key in header):
+        return "sdxl"
+    return "sd"
+
+
+def _is_sdxl_checkpoint(path: Path) -> bool:
+    """Whether a single-file checkpoint holds an SDXL model, from its safetensors header alone."""
+    return checkpoint_kind(path) == "sdxl"
+
+
+# Pipeline classes per model family: (inpaint, img2img); None where the family cannot do it.
+_SINGLE_FILE_PIPELINES: dict[str, tuple[str, str | None]] = {
+    "sd": ("StableDiffusionInpaintPipeline", "StableDiffusionImg2ImgPipeline"),
+    "sdxl": ("StableDiffusionXLInpaintPipeline", "StableDiffusionXLImg2ImgPipeline"),
+    "sd3": ("StableDiffusion3InpaintPipeline", "StableDiffusion3Img2ImgPipeline"),
+    "flux": ("FluxInpaintPipeline", "FluxImg2ImgPipeline"),
+    "flux-fill": ("FluxFillPipeline", None),
+}
+# Folders whose model_index.json names a pipeline the Auto classes do not map (they pick the
+# family's inpaint or img2img pipeline for the others).
+_FOLDER_PIPELINES = {"FluxFillPipeline": "flux-fill"}
+
+
+def _folder_class_name(path: Path) -> str | None:
+    """``_class_name`` of a diffusers folder's ``model_index.json`` (None if unreadable: the loader
+    then says what is wrong)."""
+    try:
+        index = json.loads((path / "model_index.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    name = index.get("_class_name") if isinstance(index, dict) else None
+    return name if isinstance(name, str) else None
+
+
+def _pipeline_class(kind: str, inpaint: bool, model: str) -> Any:
+    import diffusers
+
+    inpaint_name, img2img_name = _SINGLE_FILE_PIPELINES[kind]
+    name = inpaint_name if inpaint else img2img_name
+    if name is None:
+        raise CliError(f"--model {model} is a {kind.replace('-', ' ').title()} model, which only inpaints: "
+                       "use --pipeline inpaint")
+    cls = getattr(diffusers, name, None)
+    if cls is None:
+        raise CliError(f"--model {model} needs diffusers' {name}, which this diffusers "
+                       f"({diffusers.__version__}) lacks: pip install -U diffusers")
+    return cls
 
 
 def _load_pipeline(args: argparse.Namespace, device: str, dtype: Any) -> Any:
     """The diffusers pipeline for ``--model``: a folder or hub id, or a single checkpoint file."""
     import torch
-    from diffusers import (
-        AutoPipelineForImage2Image,
-        AutoPipelineForInpainting,
-        StableDiffusionImg2ImgPipeline,
-        StableDiffusionInpaintPipeline,
-        StableDiffusionXLImg2ImgPipeline,
-        StableDiffusionXLInpaintPipeline,
-    )
+    from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting
 
     model = args.model
     path = Path(model).expanduser()
@@ -328,15 +407,18 @@ def _load_pipeline(args: argparse.Namespace, device: str, dtype: Any) -> Any:
     # warnings in newer diffusers (which call it ``dtype``) while older ones know only ``torch_dtype``.
     dtype_kwargs = {} if dtype == torch.float32 else {"torch_dtype": dtype}
     inpaint = args.pipeline == "inpaint"
+    folder_kind = _FOLDER_PIPELINES.get(_folder_class_name(path) or "") if path.is_dir() else None
+    if path.is_file():
+        cls = _pipeline_class(checkpoint_kind(path), inpaint, model)
+    elif folder_kind is not None:
+        cls = _pipeline_class(folder_kind, inpaint, model)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
             if path.is_file():
-                if _is_sdxl_checkpoint(path):
-                    cls = StableDiffusionXLInpaintPipeline if inpaint else StableDiffusionXLImg2ImgPipeline
-                else:
-                    cls = StableDiffusionInpaintPipeline if inpaint else StableDiffusionImg2ImgPipeline
                 pipe = cls.from_single_file(str(path), **dtype_kwargs)
+            elif folder_kind is not None:
+                pipe = cls.from_pretrained(str(path), **dtype_kwargs)
             else:
                 auto = AutoPipelineForInpainting if inpaint else AutoPipelineForImage2Image
                 pipe = auto.from_pretrained(str(path) if path.exists() else model, **dtype_kwargs,
@@ -387,12 +469,65 @@ def _hub_access(model: str) -> dict[str, Any]:
                    "or --model path/to/model.safetensors")
 
 
-def _set_sampler(pipe: Any, choice: str) -> None:
+def _choose_sampling(args: argparse.Namespace, pipe: Any) -> None:
+    """``--sampler`` and the ``--cfg`` default, by the kind of model.
+
+    Noise-level models (SD, SDXL) get the chosen sampler and CFG 7 by default; flow-matching models
+    keep their own flow Euler scheduler and their pipeline's guidance default. Which kind the model
+    is comes from its scheduler's forward process (the adapter reads it). ``args.sampler`` and
+    ``args.cfg`` afterwards name what is used (for the infotext).
+    """
     import diffusers
 
+    from .integrations.diffusers_pipeline import UnsupportedSchedulerError, scheduler_mapping
+
+    try:
+        flow = scheduler_mapping(pipe.scheduler).is_flow
+    except UnsupportedSchedulerError as error:
+        raise CliError(f"--model {args.model}: {_one_line(error)}") from None
+    if flow:
+        if args.cfg is None:  # guidance-distilled and Fill models come with their own default
+            default = inspect.signature(pipe.__call__).parameters.get("guidance_scale")
+            usable = default is not None and isinstance(default.default, (int, float))
+            args.cfg = float(default.default) if usable else DEFAULT_CFG
+        if args.sampler not in (None, FLOW_SAMPLER):
+            raise CliError(f"--sampler {args.sampler} is for noise-level models (SD 1.x/2.x, SDXL); "
+                           f"{args.model} is a flow-matching model and samples with its own Euler (flow "
+                           f"matching) scheduler: leave --sampler out or use --sampler {FLOW_SAMPLER}")
+        args.sampler = FLOW_SAMPLER
+        return
+    args.sampler = args.sampler or DEFAULT_SAMPLER
+    args.cfg = DEFAULT_CFG if args.cfg is None else args.cfg
+    choice = args.sampler
     _, class_name, overrides = SAMPLERS[choice]
     scheduler_cls = getattr(diffusers, class_name)
     pipe.scheduler = scheduler_cls.from_config(pipe.scheduler.config, **overrides)
+
+
+def _local_model_kind(model: str) -> str | None:
+    """The family of a local ``--model`` ("flux", "sd3", …) from what the folder or file declares,
+    or None (a hub id, an unreadable folder: the loader decides)."""
+    path = Path(model).expanduser()
+    if path.is_file():
+        return checkpoint_kind(path)
+    name = _folder_class_name(path) if path.is_dir() else None
+    if name is None:
+        return None
+    if name.startswith("Flux"):
+        return "flux"
+    return "sd3" if name.startswith("StableDiffusion3") else "sd"
+
+
+def _auto_dtype(device_type: str, kind: str | None, bf16_supported: bool) -> Any:
+    """``--dtype auto``: float16 on CUDA, but bfloat16 for Flux (its activations overflow float16
+    into black pictures) where the GPU has it; float32 elsewhere."""
+    import torch
+
+    if device_type != "cuda":
+        return torch.float32
+    if kind in ("flux", "flux-fill") and bf16_supported:
+        return torch.bfloat16
+    return torch.float16
 
 
 def _device_and_dtype(args: argparse.Namespace) -> tuple[str, Any]:
@@ -422,7 +557,8 @@ def _device_and_dtype(args: argparse.Namespace) -> tuple[str, Any]:
     if parsed.type == "xpu" and not (hasattr(torch, "xpu") and torch.xpu.is_available()):
         raise CliError(f"--device {args.device}: this PyTorch sees no Intel GPU (XPU); use --device cpu")
     if args.dtype == "auto":
-        dtype = torch.float16 if parsed.type == "cuda" else torch.float32
+        dtype = _auto_dtype(parsed.type, _local_model_kind(args.model),
+                            parsed.type == "cuda" and torch.cuda.is_bf16_supported())
     else:
         dtype = getattr(torch, args.dtype)
     return device, dtype
@@ -480,11 +616,15 @@ def _sample(args: argparse.Namespace, pipe: Any, image: Image.Image, mask: Image
     from .integrations.diffusers_pipeline import soft_inpaint
 
     generators = [torch.Generator(device="cpu").manual_seed(seed) for seed in seeds]
+    takes_negative = "negative_prompt" in inspect.signature(pipe.__call__).parameters  # not Flux Fill
+    if args.negative_prompt and not takes_negative:
+        raise CliError(f"--negative-prompt: {type(pipe).__name__} takes no negative prompt")
+    extra = {"negative_prompt": args.negative_prompt or None} if takes_negative else {}
     try:
         return soft_inpaint(pipe, image, mask, args.prompt, settings=settings, width=args.width,
-                            height=args.height, strength=args.strength,
-                            negative_prompt=args.negative_prompt or None, num_inference_steps=args.steps,
-                            guidance_scale=args.cfg, generator=generators, num_images_per_prompt=len(seeds))
+                            height=args.height, strength=args.strength, num_inference_steps=args.steps,
+                            guidance_scale=args.cfg, generator=generators, num_images_per_prompt=len(seeds),
+                            **extra)
     except ValueError as error:
         raise CliError(_one_line(error)) from None
 
@@ -496,7 +636,7 @@ def _check_run(args: argparse.Namespace) -> None:
         least = math.ceil(1000 / args.steps) / 1000
         raise CliError(f"--strength {args.strength:g} with --steps {args.steps} leaves no denoising step "
                        f"(steps x strength must reach 1): use --strength {least:g} or more, or more --steps")
-    if args.cfg < 0:
+    if args.cfg is not None and args.cfg < 0:
         raise CliError(f"--cfg must be 0 or more, got {args.cfg:g}")
     if not (args.seed == -1 or 0 <= args.seed <= MAX_SEED):
         raise CliError(f"--seed must be -1 (random) or 0 to {MAX_SEED}, got {args.seed}")
@@ -554,7 +694,7 @@ def _run(args: argparse.Namespace) -> int:
     with _library_output(args.quiet):
         _needs_diffusers()
         pipe = _load_pipeline(args, device, dtype)
-        _set_sampler(pipe, args.sampler)
+        _choose_sampling(args, pipe)
         pipe.set_progress_bar_config(disable=args.quiet)
         for batch in range(args.n_iter):
             batch_seeds = seeds[batch * args.batch_size:(batch + 1) * args.batch_size]

@@ -38,6 +38,7 @@ def test_command_writes_tables_csv_plot_and_memory(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "(a) After sampling" in printed and "(b) Every sampler step" in printed
     assert "(c) ComfyUI, every sampler step" in printed
+    assert "(d) 16-channel latents (SD3, Flux)" in printed and "- 16 channels, latent 128² batch 4" in printed
     assert "~" in printed  # extrapolated reference figures are marked
     assert "Key figures:" in printed and "(none of the key cases" in printed  # sizes 8 and 12 only
     assert "other processes used" in printed or "unknown (no /proc/stat)" in printed
@@ -53,8 +54,9 @@ def test_command_writes_tables_csv_plot_and_memory(tmp_path, capsys):
                 row = by_key[(method, size, batch)]
                 assert float(row["median_s"]) > 0
                 assert int(row["pixels"]) == (8 * size) ** 2 * batch
-    for batch in (1, 4):  # ComfyUI's step: always 128² latents, batches 1 and 4
-        for method in ("comfy_hard_blends", "comfy_patched_blend"):
+    for batch in (1, 4):  # ComfyUI's step and the 16-channel figures: always 128² latents, batches 1 and 4
+        for method in ("comfy_hard_blends", "comfy_patched_blend", "blend_4ch", "blend_16ch",
+                       "flow_step_16ch", "flow_step_packed", "masks_4ch", "masks_16ch", "masks_packed"):
             assert float(by_key[(method, 128, batch)]["median_s"]) > 0
     # The reference ran at 8², batch 1 only; everything else is scaled by pixel count and says so.
     assert by_key[("difference_masks_per_pixel", 8, 1)]["source"] == MEASURED
@@ -219,3 +221,20 @@ def test_comfy_step_times_the_real_blends():
     keep = step.mask == 0
     assert torch.equal(out[keep], step.latent[keep])
     assert torch.equal(x_in[keep], (step.latent + step.noise * step.sigma.reshape(-1, 1, 1, 1))[keep])
+
+
+def test_channel_cases_time_what_the_adapter_computes():
+    """The 16-channel figures time real work: the packed flow step is the unpacked one, packed;
+    the packed masks are the 16-channel masks; 4 and 16 channels blend different latents."""
+    from benchmarks.channels import ChannelCases
+    from lib_soft_inpainting.integrations.diffusers_flow import pack_latents
+
+    cases = ChannelCases(2, "cpu")
+    assert cases.four.latent_orig.shape[1] == 4 and cases.sixteen.latent_orig.shape[1] == 16
+    assert cases.packed_sample.shape == (2, 64 * 64, 64)
+    assert torch.equal(cases.flow_step_packed(), pack_latents(cases.flow_step()))
+    assert torch.equal(cases.masks_packed(), cases.sixteen.difference_masks())
+    masks = cases.sixteen.difference_masks()
+    assert masks.min() < 10 and masks.max() > 245  # unchanged and changed regions, as with 4 channels
+    x0 = cases.sample - 0.6 * cases.flow_step()
+    assert not torch.allclose(x0, cases.sixteen.latent_processed, atol=1e-3)  # the blend did something

@@ -6,6 +6,7 @@ the error cases need no model and run without the diffusers extra.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -19,7 +20,15 @@ import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
 from lib_soft_inpainting import SoftInpaintingSettings
-from lib_soft_inpainting.cli import _is_sdxl_checkpoint, _settings_from, build_parser, main
+from lib_soft_inpainting.cli import (
+    _auto_dtype,
+    _is_sdxl_checkpoint,
+    _local_model_kind,
+    _settings_from,
+    build_parser,
+    checkpoint_kind,
+    main,
+)
 from lib_soft_inpainting.integrations.infotext import parse_infotext, read_infotext, read_png_infotext
 from lib_soft_inpainting.settings import PRESETS, SETTINGS, settings_from_infotext
 
@@ -393,3 +402,111 @@ def test_without_a_hub_a_cached_hub_model_is_used(capsys, pictures, model_dir, t
                                    "--out", out)
     assert code == 0, stderr
     assert parse_infotext(read_infotext(out)).params["Model"] == "someone/cached-model"
+
+
+# ---------------------------------------------------------------- flow-matching models (SD3, Flux)
+
+
+@pytest.fixture(scope="module")
+def flow_models(tmp_path_factory) -> dict[str, Path]:
+    """Tiny SD3, Flux and Flux Fill pipelines saved as diffusers folders."""
+    pytest.importorskip("diffusers")
+    pytest.importorskip("transformers")
+    from tiny_pipelines import tiny_flux, tiny_sd3
+
+    folders = {}
+    for name, make in {"sd3": lambda: tiny_sd3("inpaint", t5=True), "flux": lambda: tiny_flux("inpaint"),
+                       "flux-fill": lambda: tiny_flux("fill")}.items():
+        folders[name] = tmp_path_factory.mktemp(f"tiny-{name}")
+        make().save_pretrained(folders[name])
+    return folders
+
+
+@pytest.mark.parametrize("name, pipeline", [("sd3", "inpaint"), ("sd3", "img2img"), ("flux", "inpaint"),
+                                            ("flux", "img2img"), ("flux-fill", "inpaint")])
+def test_run_with_a_flow_model_folder(capsys, pictures, flow_models, tmp_path, name, pipeline):
+    out = tmp_path / "result.png"
+    code, stdout, stderr = run_cli(capsys, "run", pictures / "image.png", pictures / "mask.png",
+                                   "--prompt", "a cat", "--model", flow_models[name], "--pipeline", pipeline,
+                                   "--steps", 2, "--seed", 5, "--strength", 1.0, "--cfg", 1, "--quiet",
+                                   "--out", out, *setting_flags(CHOSEN))
+    assert code == 0, stderr
+    assert f"wrote {out}" in stdout and "Traceback" not in stderr
+    with Image.open(out) as picture:
+        assert picture.size == (SIZE, SIZE)
+        result = np.asarray(picture.convert("RGB")).astype(int)
+    original = np.asarray(Image.open(pictures / "image.png").convert("RGB")).astype(int)
+    assert np.abs(result - original)[12:20, 12:20].mean() > 2  # regenerated where the mask is white
+    params = parse_infotext(read_png_infotext(out)).params
+    # the model's own flow-matching Euler scheduler, no Karras schedule
+    assert params["Sampler"] == "Euler" and "Schedule type" not in params
+    assert settings_from_infotext(params) == (True, CHOSEN)
+
+
+def test_flow_models_refuse_noise_level_samplers(capsys, pictures, flow_models):
+    code, _, stderr = run_cli(capsys, "run", pictures / "image.png", pictures / "mask.png", "--prompt", "cat",
+                              "--model", flow_models["sd3"], "--steps", 2, "--sampler", "dpmpp_2m", "--quiet")
+    check_error(code, stderr, "--sampler dpmpp_2m", "flow-matching model", "--sampler euler")
+
+
+def test_fill_models_only_inpaint_and_take_no_negative_prompt(capsys, pictures, flow_models, tmp_path):
+    args = ["run", pictures / "image.png", pictures / "mask.png", "--prompt", "cat", "--steps", 2,
+            "--model", flow_models["flux-fill"], "--out", tmp_path / "o.png", "--quiet"]
+    code, _, stderr = run_cli(capsys, *args, "--pipeline", "img2img")
+    check_error(code, stderr, "Flux Fill model, which only inpaints", "--pipeline inpaint")
+    code, _, stderr = run_cli(capsys, *args, "--negative-prompt", "blurry")
+    check_error(code, stderr, "--negative-prompt", "FluxFillPipeline takes no negative prompt")
+
+
+def _header_only_safetensors(path: Path, tensors: dict[str, list[int]]) -> Path:
+    header = json.dumps({key: {"dtype": "F32", "shape": shape, "data_offsets": [0, 0]}
+                         for key, shape in tensors.items()}).encode()
+    path.write_bytes(len(header).to_bytes(8, "little") + header)
+    return path
+
+
+@pytest.mark.parametrize("tensors, kind", [
+    ({"model.diffusion_model.joint_blocks.0.x.attn.qkv.weight": [8, 8]}, "sd3"),
+    ({"joint_blocks.0.x.attn.qkv.weight": [8, 8]}, "sd3"),
+    ({"double_blocks.0.img_attn.qkv.weight": [9, 3], "img_in.weight": [3072, 64]}, "flux"),
+    ({"model.diffusion_model.double_blocks.0.img_attn.qkv.weight": [9, 3],
+      "model.diffusion_model.img_in.weight": [3072, 384]}, "flux-fill"),
+    ({"conditioner.embedders.0.transformer.x": [1], "model.y": [1]}, "sdxl"),
+    ({"cond_stage_model.transformer.x": [1], "model.y": [1]}, "sd"),
+])
+def test_single_files_are_told_apart_by_their_tensors(tmp_path, tensors, kind):
+    # the file's name says nothing (and misleads): only the tensors count
+    path = _header_only_safetensors(tmp_path / "flux-sdxl-sd3.safetensors", tensors)
+    assert checkpoint_kind(path) == kind
+
+
+def test_a_flow_single_file_that_cannot_be_loaded_is_one_line(capsys, pictures, tmp_path):
+    path = _header_only_safetensors(tmp_path / "model.safetensors",
+                                    {"joint_blocks.0.x.attn.qkv.weight": [8, 8]})
+    code, _, stderr = run_cli(capsys, "run", pictures / "image.png", pictures / "mask.png", "--prompt", "cat",
+                              "--model", path, "--steps", 2, "--device", "cpu")
+    check_error(code, stderr, "cannot load model", "model.safetensors")
+
+
+def test_a_fill_model_gets_its_pipelines_guidance_by_default(capsys, pictures, flow_models, tmp_path):
+    out = tmp_path / "fill.png"
+    code, _, stderr = run_cli(capsys, "run", pictures / "image.png", pictures / "mask.png", "--prompt", "cat",
+                              "--model", flow_models["flux-fill"], "--steps", 1, "--strength", 1, "--quiet",
+                              "--out", out)
+    assert code == 0, stderr
+    params = parse_infotext(read_png_infotext(out)).params
+    assert params["CFG scale"] == "30"  # FluxFillPipeline's own guidance_scale default
+
+
+def test_auto_dtype_gives_flux_bfloat16_on_cuda(flow_models, tmp_path):
+    import torch
+
+    kinds = {name: _local_model_kind(str(folder)) for name, folder in flow_models.items()}
+    assert kinds == {"sd3": "sd3", "flux": "flux", "flux-fill": "flux"}  # from model_index.json
+    flux_file = _header_only_safetensors(tmp_path / "sd3.safetensors", {"double_blocks.0.x": [1]})
+    assert _local_model_kind(str(flux_file)) == "flux"  # from the tensors, whatever the name says
+    assert _local_model_kind("some/hub-id") is None
+    assert _auto_dtype("cuda", "flux", True) == torch.bfloat16
+    assert _auto_dtype("cuda", "flux", False) == torch.float16  # older GPUs: no bfloat16
+    assert _auto_dtype("cuda", "sd3", True) == _auto_dtype("cuda", None, True) == torch.float16
+    assert _auto_dtype("cpu", "flux", True) == _auto_dtype("mps", "sd", False) == torch.float32

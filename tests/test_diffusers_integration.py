@@ -21,6 +21,7 @@ import torch
 from diffusers import (
     DDIMScheduler,
     DPMSolverMultistepScheduler,
+    EDMEulerScheduler,
     EulerDiscreteScheduler,
     HeunDiscreteScheduler,
     KDPM2DiscreteScheduler,
@@ -304,10 +305,12 @@ def test_problems_the_caller_can_fix_are_value_errors():
         adapter.pipeline_kind(object())
 
 
-def test_flow_and_edm_schedulers_are_refused():
-    scheduler = type("FlowMatchEulerDiscreteScheduler", (), {})()
-    with pytest.raises(adapter.UnsupportedSchedulerError), adapter.soft_inpainting_steps(scheduler, None):
-        pass
+def test_schedulers_without_a_readable_noise_schedule_are_refused():
+    """EDM and unknown schedulers; flow-matching ones are supported (tests/test_diffusers_flow.py)."""
+    for scheduler in (EDMEulerScheduler(), type("SomeScheduler", (), {})()):
+        with pytest.raises(adapter.UnsupportedSchedulerError, match=type(scheduler).__name__), \
+                adapter.soft_inpainting_steps(scheduler, None):
+            pass
 
 
 def test_step_sigma_matches_the_schedule_formula():

@@ -97,3 +97,93 @@ def tiny_sdxl(kind: str = "inpaint", seed: int = 0):
     pipe = cls(**parts, requires_aesthetics_score=False)
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+# Flow-matching pipelines (SD3, Flux): 16 latent channels, VAE latents scaled as
+# (z - shift_factor) * scaling_factor, a FlowMatchEulerDiscreteScheduler.
+FLOW_CHANNELS = 16
+
+
+def tiny_flow_vae() -> AutoencoderKL:
+    """The tiny VAE with 16 latent channels and a shift, as SD3's and Flux's VAEs have."""
+    return AutoencoderKL(block_out_channels=(8, 16), in_channels=3, out_channels=3,
+                         latent_channels=FLOW_CHANNELS, down_block_types=("DownEncoderBlock2D",) * 2,
+                         up_block_types=("UpDecoderBlock2D",) * 2, norm_num_groups=4, sample_size=32,
+                         force_upcast=False, use_quant_conv=False, use_post_quant_conv=False,
+                         scaling_factor=1.5, shift_factor=0.1)
+
+
+def tiny_sd3(kind: str = "inpaint", transformer_channels: int = FLOW_CHANNELS, seed: int = 0,
+             t5: bool = False):
+    """A tiny SD3 pipeline: two CLIP text encoders, a one-layer MMDiT; T5 off (as SD3 allows)
+    unless ``t5`` (a tiny T5 read through the letter tokenizer: a folder saved with it loads).
+
+    ``transformer_channels=33`` makes an inpainting transformer (mask and masked picture as
+    conditioning) for the inpaint pipeline.
+    """
+    from diffusers import (
+        FlowMatchEulerDiscreteScheduler,
+        SD3Transformer2DModel,
+        StableDiffusion3Img2ImgPipeline,
+        StableDiffusion3InpaintPipeline,
+    )
+
+    torch.manual_seed(seed)
+    heads, head_dim = 2, 8
+    transformer = SD3Transformer2DModel(sample_size=32, patch_size=1, in_channels=transformer_channels,
+                                        out_channels=FLOW_CHANNELS, num_layers=1, attention_head_dim=head_dim,
+                                        num_attention_heads=heads, joint_attention_dim=2 * TEXT_WIDTH,
+                                        caption_projection_dim=heads * head_dim,
+                                        pooled_projection_dim=2 * TEXT_WIDTH, pos_embed_max_size=32)
+    parts = dict(transformer=transformer, scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0),
+                 vae=tiny_flow_vae(),
+                 text_encoder=CLIPTextModelWithProjection(_text_config(projection_dim=TEXT_WIDTH)),
+                 tokenizer=tiny_tokenizer(),
+                 text_encoder_2=CLIPTextModelWithProjection(_text_config(projection_dim=TEXT_WIDTH)),
+                 tokenizer_2=tiny_tokenizer(), text_encoder_3=_tiny_t5(2 * TEXT_WIDTH) if t5 else None,
+                 tokenizer_3=tiny_tokenizer() if t5 else None)
+    cls = StableDiffusion3InpaintPipeline if kind == "inpaint" else StableDiffusion3Img2ImgPipeline
+    pipe = cls(**parts)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def _tiny_t5(width: int = TEXT_WIDTH):
+    from transformers import T5Config, T5EncoderModel
+
+    return T5EncoderModel(T5Config(vocab_size=64, d_model=width, d_kv=8, d_ff=32, num_layers=1,
+                                   num_heads=2, relative_attention_num_buckets=8, pad_token_id=1,
+                                   decoder_start_token_id=0))
+
+
+def tiny_flux(kind: str = "inpaint", seed: int = 0):
+    """A tiny Flux pipeline: ``kind`` is "inpaint", "img2img" or "fill" (Flux Fill's conditioned
+    transformer). The T5 slot holds a tiny T5 encoder read through the tiny letter tokenizer."""
+    from diffusers import (
+        FlowMatchEulerDiscreteScheduler,
+        FluxFillPipeline,
+        FluxImg2ImgPipeline,
+        FluxInpaintPipeline,
+        FluxTransformer2DModel,
+    )
+
+    torch.manual_seed(seed)
+    vae = tiny_flow_vae()
+    scale = 2 ** (len(vae.config.block_out_channels) - 1)
+    packed = FLOW_CHANNELS * 4
+    # Fill: the latent, the masked picture's latent and the mask (scale x scale per latent pixel), packed
+    in_channels = 2 * packed + 4 * scale * scale if kind == "fill" else packed
+    transformer = FluxTransformer2DModel(patch_size=1, in_channels=in_channels, out_channels=packed,
+                                         num_layers=1, num_single_layers=1, attention_head_dim=8,
+                                         num_attention_heads=2, joint_attention_dim=TEXT_WIDTH,
+                                         pooled_projection_dim=TEXT_WIDTH, guidance_embeds=kind == "fill",
+                                         axes_dims_rope=(2, 2, 4))
+    scheduler = FlowMatchEulerDiscreteScheduler(use_dynamic_shifting=True, base_shift=0.5, max_shift=1.15,
+                                                base_image_seq_len=16, max_image_seq_len=256)
+    parts = dict(transformer=transformer, scheduler=scheduler, vae=vae,
+                 text_encoder=CLIPTextModel(_text_config()), tokenizer=tiny_tokenizer(),
+                 text_encoder_2=_tiny_t5(), tokenizer_2=tiny_tokenizer())
+    cls = {"inpaint": FluxInpaintPipeline, "img2img": FluxImg2ImgPipeline, "fill": FluxFillPipeline}[kind]
+    pipe = cls(**parts)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe

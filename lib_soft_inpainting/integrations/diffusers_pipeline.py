@@ -1,7 +1,9 @@
-"""Soft inpainting for diffusers' Stable Diffusion pipelines (needs the ``diffusers`` extra).
+"""Soft inpainting for diffusers' Stable Diffusion, SD3 and Flux pipelines (needs the ``diffusers`` extra).
 
-Supported: ``StableDiffusionInpaintPipeline``, ``StableDiffusionImg2ImgPipeline`` and their XL
-variants (and subclasses), with a grey mask (white = regenerate, black = keep, grey = opacity).
+Supported (and their subclasses), with a grey mask (white = regenerate, black = keep, grey =
+opacity): ``StableDiffusionInpaintPipeline``, ``StableDiffusionImg2ImgPipeline`` and their XL
+variants; ``StableDiffusion3InpaintPipeline``, ``StableDiffusion3Img2ImgPipeline``;
+``FluxInpaintPipeline``, ``FluxImg2ImgPipeline`` and ``FluxFillPipeline``.
 
 How it meets the pipelines:
 
@@ -20,13 +22,19 @@ How it meets the pipelines:
   timestep through ``alphas_cumprod`` for the others (DDIM, DDPM, PNDM). It is never the raw
   timestep (0–999), which would turn the soft mask binary. KDPM2's second sub-step gets its
   interpolated noise level, the one its model call ran at.
+- **Flow-matching schedulers** (SD3, Flux: found out from the scheduler's own forward process,
+  :mod:`.diffusers_flow`): the model output is a velocity, ``x̂₀ = sample − σ·v`` is blended at the
+  equivalent noise level ``σ / (1 − σ)`` and the scheduler steps with the velocity of the blended
+  prediction. Flux's packed latents are unpacked for the blend, so it is the blend of the
+  ``[B, 16, h, w]`` latents.
 - **The pipeline's own mask** (inpaint pipelines). diffusers binarises a grey mask at 0.5 (as the
-  WebUI rounds it without soft inpainting) and, with an ordinary 4-channel UNet, pastes the noised
-  original over the latents outside it after every step: the host's hard blend, which soft
-  inpainting replaces. So an ordinary UNet gets an all-white mask (no paste; stage 1 alone keeps
-  the original, exactly as in the WebUI), and an inpainting UNet (9 channels), which needs the
-  mask as conditioning, gets the region that may change at all: every pixel with a grey level
-  above 0.
+  WebUI rounds it without soft inpainting) and, with an ordinary denoiser (UNet or transformer
+  whose input is the latent alone), pastes the noised original over the latents outside it after
+  every step: the host's hard blend, which soft inpainting replaces. So an ordinary denoiser gets
+  an all-white mask (no paste; stage 1 alone keeps the original, exactly as in the WebUI), and a
+  denoiser that takes the mask as conditioning (more input than output channels: SD's 9-channel
+  UNet, SD3's 33-channel transformer, Flux Fill, which pastes nothing) gets the region that may
+  change at all: every pixel with a grey level above 0.
 - **Stage 2 on the decoded result.** The pipeline returns latents; they are decoded here (the
   pipeline's safety checker and SDXL's watermark, when present, still apply), and the original
   (its transparency flattened onto ``background``, as the WebUI does) is composited over
@@ -39,6 +47,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -50,10 +59,13 @@ from PIL import Image
 
 from .. import pictures
 from ..blend import timestep_to_sigma
+from ..noise_level import NoiseLevel, UnsupportedModelError
 from ..settings import SoftInpaintingSettings
+from .diffusers_flow import flow_blended_output, scheduler_noise_level, unpack_latents
 from .workflow import BACKGROUND, SoftBlend, latent_nmask, mask_from_picture, soft_composite
 
 try:
+    import diffusers
     from diffusers import (
         StableDiffusionImg2ImgPipeline,
         StableDiffusionInpaintPipeline,
@@ -68,13 +80,24 @@ __all__ = [
     "SoftInpaintOutput",
     "UnsupportedSchedulerError",
     "pipeline_kind",
+    "scheduler_mapping",
     "soft_inpaint",
     "soft_inpainting_steps",
     "step_sigma",
 ]
 
-INPAINT_PIPELINES = (StableDiffusionInpaintPipeline, StableDiffusionXLInpaintPipeline)
-IMG2IMG_PIPELINES = (StableDiffusionImg2ImgPipeline, StableDiffusionXLImg2ImgPipeline)
+
+def _available(*names: str) -> tuple[type, ...]:
+    """The named pipeline classes this diffusers has (older releases lack the flow pipelines)."""
+    return tuple(cls for cls in (getattr(diffusers, name, None) for name in names) if cls is not None)
+
+
+INPAINT_PIPELINES = (StableDiffusionInpaintPipeline, StableDiffusionXLInpaintPipeline,
+                     *_available("StableDiffusion3InpaintPipeline", "FluxInpaintPipeline"))
+IMG2IMG_PIPELINES = (StableDiffusionImg2ImgPipeline, StableDiffusionXLImg2ImgPipeline,
+                     *_available("StableDiffusion3Img2ImgPipeline", "FluxImg2ImgPipeline"))
+# Inpainting models that take the mask and the masked picture as conditioning and paste nothing.
+FILL_PIPELINES = _available("FluxFillPipeline")
 
 # Schedulers whose sample is x₀ + σ·ε (k-diffusion's convention; the pipeline divides by
 # sqrt(σ² + 1) before the UNet). The others keep the variance-preserving sample √ᾱ·x₀ + √(1−ᾱ)·ε.
@@ -85,24 +108,27 @@ _SIGMA_SCALED = frozenset({
 
 
 class UnsupportedSchedulerError(ValueError):
-    """A scheduler whose prediction cannot be expressed as x̂₀ for the blend (EDM, flow matching)."""
+    """A scheduler whose prediction cannot be expressed as x̂₀ for the blend (EDM, unknown processes)."""
 
 
 def pipeline_kind(pipe: Any) -> str:
-    """``"inpaint"`` or ``"img2img"``; a ValueError names the supported pipelines otherwise."""
+    """``"inpaint"``, ``"img2img"`` or ``"fill"``; a ValueError names the supported pipelines otherwise."""
+    if isinstance(pipe, FILL_PIPELINES):
+        return "fill"
     if isinstance(pipe, INPAINT_PIPELINES):
         return "inpaint"
     if isinstance(pipe, IMG2IMG_PIPELINES):
         return "img2img"
-    names = ", ".join(cls.__name__ for cls in (*INPAINT_PIPELINES, *IMG2IMG_PIPELINES))
+    names = ", ".join(cls.__name__ for cls in (*INPAINT_PIPELINES, *IMG2IMG_PIPELINES, *FILL_PIPELINES))
     raise ValueError(f"soft inpainting supports {names}; got {type(pipe).__name__}")
 
 
 def _sigma_scaled(scheduler: Any) -> bool:
     name = type(scheduler).__name__
-    if "EDM" in name or "FlowMatch" in name:
+    if "EDM" in name or getattr(scheduler, "alphas_cumprod", None) is None:
         raise UnsupportedSchedulerError(f"soft inpainting cannot blend with {name}: use a DDPM-family "
-                                        "scheduler (Euler, DPM++, DDIM, UniPC, ...)")
+                                        "scheduler (Euler, DPM++, DDIM, UniPC, ...) or, for flow-matching "
+                                        "models, FlowMatchEulerDiscreteScheduler")
     if name in _SIGMA_SCALED:
         return True
     return getattr(scheduler, "sigmas", None) is not None and float(scheduler.init_noise_sigma) > 1.0
@@ -128,7 +154,8 @@ def _coming_step_index(scheduler: Any, timestep: torch.Tensor | float) -> int | 
 
 
 def step_sigma(scheduler: Any, timestep: torch.Tensor | float) -> float:
-    """The k-diffusion noise level σ = sqrt((1 − ᾱ)/ᾱ) of the sample the scheduler steps from.
+    """The k-diffusion noise level σ = sqrt((1 − ᾱ)/ᾱ) of the sample the scheduler steps from (for a
+    flow-matching scheduler, its own σ between 0 and 1).
 
     Call it before the scheduler's ``step`` for that timestep (the step advances the counter).
     """
@@ -177,22 +204,43 @@ def _blended_output(model_output: torch.Tensor, sample: torch.Tensor, sigma: flo
     return out.to(model_output.dtype)
 
 
+def scheduler_mapping(scheduler: Any) -> NoiseLevel:
+    """How the scheduler's σ becomes the schedule's noise level (``.is_flow``: flow matching; else
+    the DDPM family, read in k-diffusion terms, σ a noise level already). Unsupported schedulers
+    raise :class:`UnsupportedSchedulerError` naming them."""
+    try:
+        return scheduler_noise_level(scheduler)
+    except UnsupportedModelError as error:
+        raise UnsupportedSchedulerError(str(error)) from None
+
+
 @contextlib.contextmanager
-def soft_inpainting_steps(scheduler: Any, blend: Blend) -> Iterator[None]:
+def soft_inpainting_steps(scheduler: Any, blend: Blend,
+                          latent_size: tuple[int, int] | None = None) -> Iterator[None]:
     """While active, ``scheduler.step`` steps from the blended prediction (stage 1, every step).
 
-    ``blend(x0, sigma)`` is the per-step blend, e.g. a :class:`~.workflow.SoftBlend`. Usable with
+    ``blend(x0, sigma)`` is the per-step blend, e.g. a :class:`~.workflow.SoftBlend`; ``sigma`` is
+    the step's noise level (for flow-matching schedulers the equivalent ``σ / (1 − σ)``). Usable with
     any pipeline that calls ``scheduler.step(model_output, timestep, sample, ...)``.
+    ``latent_size = (h, w)`` unpacks packed (Flux) latents for the blend.
     """
-    sigma_scaled = _sigma_scaled(scheduler)
-    prediction_type = getattr(scheduler.config, "prediction_type", "epsilon")
+    level = scheduler_mapping(scheduler)
+    sigma_scaled = False if level.is_flow else _sigma_scaled(scheduler)
     original = scheduler.step
+    if level.is_flow:
+        @functools.wraps(original)
+        def step(model_output, timestep, sample, *args, **kwargs):
+            sigma = step_sigma(scheduler, timestep)
+            model_output = flow_blended_output(model_output, sample, sigma, level, blend, latent_size)
+            return original(model_output, timestep, sample, *args, **kwargs)
+    else:
+        prediction_type = getattr(scheduler.config, "prediction_type", "epsilon")
 
-    @functools.wraps(original)
-    def step(model_output, timestep, sample, *args, **kwargs):
-        sigma = step_sigma(scheduler, timestep)
-        model_output = _blended_output(model_output, sample, sigma, sigma_scaled, prediction_type, blend)
-        return original(model_output, timestep, sample, *args, **kwargs)
+        @functools.wraps(original)
+        def step(model_output, timestep, sample, *args, **kwargs):
+            sigma = step_sigma(scheduler, timestep)
+            model_output = _blended_output(model_output, sample, sigma, sigma_scaled, prediction_type, blend)
+            return original(model_output, timestep, sample, *args, **kwargs)
 
     had_own = "step" in vars(scheduler)
     scheduler.step = step
@@ -256,6 +304,9 @@ def encode_image(pipe: Any, image: Image.Image, width: int, height: int) -> torc
     mean, std = _latent_stats(vae, latents)
     if mean is not None:
         return (latents - mean) * vae.config.scaling_factor / std
+    shift = getattr(vae.config, "shift_factor", None)
+    if shift is not None:  # SD3, Flux
+        return (latents - shift) * vae.config.scaling_factor
     return latents * vae.config.scaling_factor
 
 
@@ -264,8 +315,13 @@ def decode_latents(pipe: Any, latents: torch.Tensor) -> tuple[list[Image.Image],
     """Pictures from latents as the pipeline would make them, safety checker included."""
     vae = pipe.vae
     mean, std = _latent_stats(vae, latents.float())
-    scaled = latents.float() * std / vae.config.scaling_factor + mean if mean is not None \
-        else latents.float() / vae.config.scaling_factor
+    shift = getattr(vae.config, "shift_factor", None)
+    if mean is not None:
+        scaled = latents.float() * std / vae.config.scaling_factor + mean
+    elif shift is not None:
+        scaled = latents.float() / vae.config.scaling_factor + shift
+    else:
+        scaled = latents.float() / vae.config.scaling_factor
     with _vae_in_float32_if_needed(vae):
         pixels = vae.decode(scaled.to(device=vae.device, dtype=vae.dtype), return_dict=False)[0]
     nsfw = None
@@ -279,14 +335,27 @@ def decode_latents(pipe: Any, latents: torch.Tensor) -> tuple[list[Image.Image],
     return images, nsfw
 
 
+def _denoiser(pipe: Any) -> Any:
+    """The pipeline's UNet (SD, SDXL) or transformer (SD3, Flux)."""
+    return pipe.unet if getattr(pipe, "unet", None) is not None else pipe.transformer
+
+
+def takes_mask_conditioning(pipe: Any) -> bool:
+    """Whether the denoiser reads more than the latent it denoises: the mask and masked picture as
+    conditioning (SD's 9-channel UNet, SD3's 33-channel transformer, Flux Fill)."""
+    config = _denoiser(pipe).config
+    out_channels = getattr(config, "out_channels", None) or config.in_channels
+    return int(config.in_channels) > int(out_channels)
+
+
 def _pipeline_mask(pipe: Any, grey: Image.Image) -> Image.Image:
     """The mask handed to an inpaint pipeline (see the module docstring).
 
-    Ordinary UNet: all white, so the pipeline never pastes the original (its hard blend); stage 1
-    is the only blend. Inpainting UNet: white wherever the grey mask lets anything change, its
-    conditioning.
+    Ordinary denoiser: all white, so the pipeline never pastes the original (its hard blend); stage
+    1 is the only blend. A denoiser conditioned on the mask: white wherever the grey mask lets
+    anything change.
     """
-    if int(pipe.unet.config.in_channels) == 4:
+    if not takes_mask_conditioning(pipe):
         return Image.new("L", grey.size, 255)
     return Image.fromarray(np.where(np.asarray(grey) > 0, 255, 0).astype(np.uint8), mode="L")
 
@@ -309,7 +378,10 @@ def soft_inpaint(pipe: Any, image: Image.Image, mask_image: Image.Image,
         if unsupported in pipe_kwargs:
             raise ValueError(f"soft_inpaint does not accept {unsupported}: it returns full-size pictures "
                              "composited over the original")
-    multiple = math.lcm(8, int(getattr(pipe, "vae_scale_factor", 8)))
+    # Flux packs 2x2 latent pixels: its image processor asks for twice the VAE's factor
+    processor_factor = getattr(getattr(getattr(pipe, "image_processor", None), "config", None),
+                               "vae_scale_factor", 8)
+    multiple = math.lcm(8, int(getattr(pipe, "vae_scale_factor", 8)), int(processor_factor))
     original = pictures.flatten(image, background)  # transparency onto the background, as the host does
     grey = mask_from_picture(mask_image)
     if grey.size != original.size:
@@ -330,12 +402,16 @@ def soft_inpaint(pipe: Any, image: Image.Image, mask_image: Image.Image,
     blend = SoftBlend(settings, init_latents, nmask)
 
     call: dict[str, Any] = dict(prompt=prompt, strength=strength, output_type="latent", **pipe_kwargs)
-    if kind == "inpaint":
-        call.update(image=original, mask_image=_pipeline_mask(pipe, grey), width=width, height=height)
+    if kind == "img2img":
+        call.update(image=init_latents.to(_denoiser(pipe).dtype))
+        if "height" in inspect.signature(pipe.__call__).parameters:  # SD3, Flux (SD and SDXL have none)
+            call.update(width=width, height=height)
     else:
-        call.update(image=init_latents.to(pipe.unet.dtype))
-    with soft_inpainting_steps(pipe.scheduler, blend):
+        call.update(image=original, mask_image=_pipeline_mask(pipe, grey), width=width, height=height)
+    with soft_inpainting_steps(pipe.scheduler, blend, latent_size=(latent_h, latent_w)):
         latents = pipe(**call).images
+    if latents.dim() == 3:  # Flux's packed latents
+        latents = unpack_latents(latents, latent_h, latent_w)
     latents = blend.final(latents)
 
     decoded, nsfw = decode_latents(pipe, latents)
