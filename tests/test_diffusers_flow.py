@@ -25,8 +25,8 @@ from diffusers import (
     EulerDiscreteScheduler,
     FlowMatchEulerDiscreteScheduler,
 )
+from diffusers_pictures import SIZE, far_from_mask, gradient_picture, grey_mask
 from oracle import oracle_get_modified_nmask, oracle_latent_blend, oracle_latent_difference_masks
-from PIL import Image, ImageDraw, ImageFilter
 from tiny_pipelines import FLOW_CHANNELS, tiny_flux, tiny_sd3
 
 import lib_soft_inpainting.integrations.diffusers_pipeline as adapter
@@ -41,7 +41,6 @@ from lib_soft_inpainting.integrations.diffusers_flow import (
 from lib_soft_inpainting.integrations.workflow import SoftBlend
 from lib_soft_inpainting.noise_level import NoiseLevel
 
-SIZE = 64
 STEPS = 4
 # beyond this many pixels from the painted mask, stage 2 keeps the original exactly (see the SD tests)
 FRINGE = 14
@@ -58,22 +57,6 @@ PIPELINES = {
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def gradient_picture(size: int = SIZE) -> Image.Image:
-    yy, xx = np.mgrid[0:size, 0:size]
-    return Image.fromarray(np.stack([xx * 4, yy * 4, (xx + yy) * 2], axis=-1).astype(np.uint8))
-
-
-def grey_mask(size: int = SIZE) -> Image.Image:
-    """A blurred disc: white core, grey ring, black elsewhere."""
-    mask = Image.new("L", (size, size), 0)
-    ImageDraw.Draw(mask).ellipse((26, 26, 38, 38), fill=255)
-    return mask.filter(ImageFilter.GaussianBlur(2))
-
-
-def far_from_mask(mask: Image.Image, distance: int) -> np.ndarray:
-    touched = np.asarray(mask) > 0
-    grown = Image.fromarray(touched.astype(np.uint8) * 255).filter(ImageFilter.MaxFilter(2 * distance + 1))
-    return np.asarray(grown) == 0
 
 
 def run(pipe: Any, strength: float = 1.0, steps: int = STEPS, settings: SoftInpaintingSettings | None = None,

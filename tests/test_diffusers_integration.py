@@ -26,7 +26,8 @@ from diffusers import (
     HeunDiscreteScheduler,
     KDPM2DiscreteScheduler,
 )
-from PIL import Image, ImageDraw, ImageFilter
+from diffusers_pictures import SIZE, far_from_mask, gradient_picture, grey_mask
+from PIL import Image
 from tiny_pipelines import tiny_sd, tiny_sdxl
 
 import lib_soft_inpainting.integrations.diffusers_pipeline as adapter
@@ -34,7 +35,6 @@ from lib_soft_inpainting import SoftInpaintingSettings
 from lib_soft_inpainting.blend import timestep_to_sigma
 from lib_soft_inpainting.integrations.workflow import SoftBlend
 
-SIZE = 64
 STEPS = 4
 # Stage 2 spreads a change by the filter, the mask's upscale and its blur; beyond this many
 # pixels from the painted mask nothing may differ from the original.
@@ -53,23 +53,6 @@ PIPELINES = {
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def gradient_picture(size: int = SIZE) -> Image.Image:
-    yy, xx = np.mgrid[0:size, 0:size]
-    return Image.fromarray(np.stack([xx * 4, yy * 4, (xx + yy) * 2], axis=-1).astype(np.uint8))
-
-
-def grey_mask(size: int = SIZE) -> Image.Image:
-    """A blurred disc in the middle: white core, grey transition, black elsewhere."""
-    mask = Image.new("L", (size, size), 0)
-    ImageDraw.Draw(mask).ellipse((26, 26, 38, 38), fill=255)
-    return mask.filter(ImageFilter.GaussianBlur(2))
-
-
-def far_from_mask(mask: Image.Image, distance: int) -> np.ndarray:
-    """Pixels more than ``distance`` (Chebyshev) from every non-black mask pixel."""
-    touched = np.asarray(mask) > 0
-    grown = Image.fromarray(touched.astype(np.uint8) * 255).filter(ImageFilter.MaxFilter(2 * distance + 1))
-    return np.asarray(grown) == 0
 
 
 def run(pipe, mask: Image.Image | None = None, steps: int = STEPS, strength: float = 1.0, seed: int = 0,
