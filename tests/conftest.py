@@ -21,3 +21,14 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def recording(monkeypatch):
+    """The diffusers adapter with a stage-1 blend that notes every call's noise level."""
+    from diffusers_helpers import RecordingBlend
+
+    import lib_soft_inpainting.integrations.diffusers_pipeline as adapter
+
+    monkeypatch.setattr(adapter, "SoftBlend", RecordingBlend)
+    return RecordingBlend

@@ -9,8 +9,7 @@ was pasted in between).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 
@@ -25,7 +24,7 @@ from diffusers import (
     EulerDiscreteScheduler,
     FlowMatchEulerDiscreteScheduler,
 )
-from diffusers_pictures import SIZE, far_from_mask, gradient_picture, grey_mask
+from diffusers_helpers import SIZE, far_from_mask, gradient_picture, grey_mask
 from oracle import oracle_get_modified_nmask, oracle_latent_blend, oracle_latent_difference_masks
 from tiny_pipelines import FLOW_CHANNELS, tiny_flux, tiny_sd3
 
@@ -68,25 +67,6 @@ def run(pipe: Any, strength: float = 1.0, steps: int = STEPS, settings: SoftInpa
                                 generator=torch.Generator().manual_seed(0), **kwargs)
 
 
-@dataclass
-class RecordingBlend(SoftBlend):
-    """The real stage-1 blend, noting the noise level of every call."""
-
-    calls: list[float] = field(default_factory=list)
-    last: ClassVar[RecordingBlend | None] = None
-
-    def __post_init__(self) -> None:
-        RecordingBlend.last = self
-
-    def __call__(self, current: torch.Tensor, sigma) -> torch.Tensor:
-        self.calls.append(float(sigma))
-        return super().__call__(current, sigma)
-
-
-@pytest.fixture
-def recording(monkeypatch):
-    monkeypatch.setattr(adapter, "SoftBlend", RecordingBlend)
-    return RecordingBlend
 
 
 class TransformerRecorder:

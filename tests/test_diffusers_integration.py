@@ -8,8 +8,6 @@ original pixels exactly where nothing may change.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import ClassVar
 
 import pytest
 
@@ -26,14 +24,13 @@ from diffusers import (
     HeunDiscreteScheduler,
     KDPM2DiscreteScheduler,
 )
-from diffusers_pictures import SIZE, far_from_mask, gradient_picture, grey_mask
+from diffusers_helpers import SIZE, far_from_mask, gradient_picture, grey_mask
 from PIL import Image
 from tiny_pipelines import tiny_sd, tiny_sdxl
 
 import lib_soft_inpainting.integrations.diffusers_pipeline as adapter
 from lib_soft_inpainting import SoftInpaintingSettings
 from lib_soft_inpainting.blend import timestep_to_sigma
-from lib_soft_inpainting.integrations.workflow import SoftBlend
 
 STEPS = 4
 # Stage 2 spreads a change by the filter, the mask's upscale and its blur; beyond this many
@@ -62,25 +59,6 @@ def run(pipe, mask: Image.Image | None = None, steps: int = STEPS, strength: flo
                                 generator=torch.Generator().manual_seed(seed), **kwargs)
 
 
-@dataclass
-class RecordingBlend(SoftBlend):
-    """The real stage-1 blend, noting the sigma of every call; the latest instance is ``last``."""
-
-    calls: list[float] = field(default_factory=list)
-    last: ClassVar[RecordingBlend | None] = None
-
-    def __post_init__(self) -> None:
-        RecordingBlend.last = self
-
-    def __call__(self, current: torch.Tensor, sigma) -> torch.Tensor:
-        self.calls.append(float(sigma))
-        return super().__call__(current, sigma)
-
-
-@pytest.fixture
-def recording(monkeypatch):
-    monkeypatch.setattr(adapter, "SoftBlend", RecordingBlend)
-    return RecordingBlend
 
 
 @pytest.mark.parametrize("name", sorted(PIPELINES))

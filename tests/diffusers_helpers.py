@@ -1,9 +1,15 @@
-"""The picture and mask the diffusers adapter tests share: a gradient photo and a blurred disc."""
+"""What the diffusers adapter tests share: a gradient photo, a blurred disc, a recording blend."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import ClassVar
+
 import numpy as np
+import torch
 from PIL import Image, ImageDraw, ImageFilter
+
+from lib_soft_inpainting.integrations.workflow import SoftBlend
 
 SIZE = 64
 
@@ -25,3 +31,19 @@ def far_from_mask(mask: Image.Image, distance: int) -> np.ndarray:
     touched = np.asarray(mask) > 0
     grown = Image.fromarray(touched.astype(np.uint8) * 255).filter(ImageFilter.MaxFilter(2 * distance + 1))
     return np.asarray(grown) == 0
+
+
+@dataclass
+class RecordingBlend(SoftBlend):
+    """The real stage-1 blend, noting the noise level of every call; the latest instance is ``last``
+    (the ``recording`` fixture puts it in the adapter's place)."""
+
+    calls: list[float] = field(default_factory=list)
+    last: ClassVar[RecordingBlend | None] = None
+
+    def __post_init__(self) -> None:
+        RecordingBlend.last = self
+
+    def __call__(self, current: torch.Tensor, sigma) -> torch.Tensor:
+        self.calls.append(float(sigma))
+        return super().__call__(current, sigma)
